@@ -1,0 +1,72 @@
+export type { BlobReader, BlobStore, BlobWriter, CacheBackend, CacheBackendModule } from "./blob-store.js";
+export type { CallOptions } from "./call-options.js";
+export type { ContentInfo, ContentStore } from "./content.js";
+export type {
+  Definition,
+  OpMetadata,
+  SourceInfo,
+  SourceLocations,
+  SourcePosition,
+  SourceRange,
+} from "./definition.js";
+export type { Descriptor } from "./descriptor.js";
+export { type Digest, digestHex, isDigest, parseDigest, sha256 } from "./digest.js";
+export {
+  isAlreadyExists,
+  isCanceled,
+  isKilnError,
+  isNotFound,
+  KilnError,
+  type KilnErrorCode,
+  type KilnErrorOptions,
+  redactCredentials,
+  type SourceLocation,
+  throwIfAborted,
+} from "./errors.js";
+export type { ExecMount, ExecRequest, Executor, NetworkMode, ProcessSpec } from "./executor.js";
+export type { ExportRequest, ExportResponse, Exporter } from "./exporter.js";
+export type { Frontend, FrontendBridge, FrontendRequest, FrontendResult, ResolvedImage } from "./frontend.js";
+export {
+  type ContainerConfig,
+  DEFAULT_PATH_ENV,
+  type HealthConfig,
+  type HistoryEntry,
+  type ImageConfig,
+} from "./image.js";
+export {
+  isIndexMediaType,
+  isLayerMediaType,
+  isManifestMediaType,
+  type LayerCompression,
+  layerCompression,
+  MediaType,
+  toDockerLayerMediaType,
+} from "./media-types.js";
+export type {
+  CacheMap,
+  CacheMapDep,
+  Op,
+  OpExecOptions,
+  OpResolver,
+  ResultCache,
+  SolverEdge,
+  SolverVertex,
+} from "./op.js";
+export {
+  formatPlatform,
+  hostPlatform,
+  normalizePlatform,
+  type Platform,
+  parsePlatform,
+  platformsEqual,
+} from "./platform.js";
+export { noopProgress, type ProgressEvent, type ProgressWriter } from "./progress.js";
+export type { DirectoryRef, ImmutableRef, Layer, MountedTree, Ref } from "./ref.js";
+export type {
+  Mount,
+  SnapshotInfo,
+  SnapshotKind,
+  SnapshotOptions,
+  Snapshotter,
+  SnapshotUsage,
+} from "./snapshotter.js";

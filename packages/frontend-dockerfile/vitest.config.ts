@@ -1,0 +1,4 @@
+import { defineProject, mergeConfig } from "vitest/config";
+import { sharedResolve } from "../../vitest.shared.ts";
+
+export default mergeConfig(sharedResolve, defineProject({ test: { name: "frontend-dockerfile", include: ["src/**/*.test.ts"] } }));
