@@ -1,1 +1,4 @@
-export {};
+export { createFileDigestMemo, type FileDigestMemo } from "./file-digest-memo.js";
+export { type FileDigestKey, type Metadata, openMetadata, type RefRow } from "./metadata.js";
+export { createRefManager, type RefManager, type RefManagerOptions } from "./refs.js";
+export { createResultCache } from "./result-cache.js";
