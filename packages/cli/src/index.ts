@@ -1,1 +1,2 @@
-export {};
+export { parseBuildContexts, parseCsvAttrs, parseKeyValues, parseOutput } from "./parse-flags.js";
+export { createPlainRenderer, createRenderer, type ProgressMode } from "./progress/renderers.js";

@@ -1,0 +1,190 @@
+import { readFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import {
+  type CallOptions,
+  type Frontend,
+  hostPlatform,
+  isKilnError,
+  KilnError,
+  type Platform,
+  type ProgressWriter,
+  type Ref,
+} from "@kiln/core";
+import { exporterFor } from "@kiln/exporter-oci";
+import { createDockerfileFrontend } from "@kiln/frontend-dockerfile";
+import { createSolver, vertexGraph } from "@kiln/solver";
+import { createBridge } from "./bridge.js";
+import { createOpResolver } from "./ops/resolver.js";
+import { defaultRoot, type LocalStore, openLocalStore } from "./store.js";
+
+export interface BuilderOptions {
+  /** Store directory; default `$XDG_DATA_HOME/kiln` (root: `/var/lib/kiln`). */
+  readonly root?: string;
+  /** Maximum number of steps executed at once; default: the CPU count. */
+  readonly parallelism?: number;
+  readonly frontend?: Frontend;
+}
+
+export interface OutputSpec {
+  readonly type: string;
+  readonly attrs: Readonly<Record<string, string>>;
+}
+
+export interface BuildRequest {
+  readonly contextDir: string;
+  /** Dockerfile path; default `<contextDir>/Dockerfile`. */
+  readonly dockerfile?: string;
+  readonly target?: string;
+  readonly buildArgs?: Readonly<Record<string, string>>;
+  /** buildx `--build-context name=value`. */
+  readonly buildContexts?: Readonly<Record<string, string>>;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly outputs?: readonly OutputSpec[];
+  readonly tags?: readonly string[];
+  readonly noCache?: boolean;
+  readonly platform?: Platform;
+  readonly progress?: ProgressWriter;
+}
+
+export interface Builder {
+  build(req: BuildRequest, o?: CallOptions): Promise<Record<string, string>>;
+  /** Removes every cache record and snapshot. */
+  prune(o?: CallOptions): Promise<{ removed: number }>;
+  close(): Promise<void>;
+}
+
+export function createBuilder(options: BuilderOptions = {}): Builder {
+  const root = resolve(options.root ?? defaultRoot());
+  const frontend = options.frontend ?? createDockerfileFrontend();
+  let storePromise: Promise<LocalStore> | undefined;
+  const store = (o?: CallOptions) => {
+    storePromise ??= openLocalStore(root, o);
+    return storePromise;
+  };
+
+  async function build(req: BuildRequest, o: CallOptions = {}): Promise<Record<string, string>> {
+    const progress = req.progress ?? { write() {} };
+    const platform = req.platform ?? hostPlatform();
+    const s = await store(o);
+    const dockerfile = resolve(req.dockerfile ?? join(req.contextDir, "Dockerfile"));
+    const file = await readBuildFile(dockerfile);
+    const ignoreFile =
+      (await readOptional(`${dockerfile}.dockerignore`)) ?? (await readOptional(join(req.contextDir, ".dockerignore")));
+
+    const localDirs = new Map<string, string>([
+      ["context", req.contextDir],
+      ["dockerfile", dirname(dockerfile)],
+    ]);
+    const attrs: Record<string, string> = { filename: file.name };
+    if (req.target) attrs.target = req.target;
+    if (req.noCache) attrs["no-cache"] = "";
+    for (const [k, v] of Object.entries(req.buildArgs ?? {})) attrs[`build-arg:${k}`] = v;
+    for (const [k, v] of Object.entries(req.labels ?? {})) attrs[`label:${k}`] = v;
+    for (const [name, value] of Object.entries(req.buildContexts ?? {})) {
+      if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+        localDirs.set(name, resolve(value));
+        attrs[`context:${name}`] = `local:${name}`;
+      } else attrs[`context:${name}`] = value;
+    }
+
+    const bridge = createBridge(progress);
+    const solved = await frontend.solve(
+      { attrs, file, ...(ignoreFile ? { ignoreFile } : {}), platform, bridge },
+      o,
+    );
+    const env = { refs: s.refs, content: s.content, fileDigests: s.fileDigests, localDirs, ociStores: bridge.ociStores };
+    const solver = createSolver<Ref>({
+      resolveOp: createOpResolver(env),
+      cache: s.results,
+      ...(options.parallelism ? { parallelism: options.parallelism } : {}),
+    });
+    let result: Ref;
+    try {
+      ({ result } = await solver.solve(vertexGraph(solved.definition), {
+        progress,
+        ...(o.signal ? { signal: o.signal } : {}),
+        ...(req.noCache ? { noCache: true } : {}),
+      }));
+    } catch (err) {
+      throw withLocation(err, solved.locations);
+    } finally {
+      s.fileDigests.flush();
+    }
+    if ("directory" in result) {
+      throw new KilnError("FAILED_PRECONDITION", "the build result is a local directory, not an image");
+    }
+
+    const response: Record<string, string> = {};
+    if (!req.outputs?.length) {
+      bridge.warn("no output specified: the build result will only remain in the build cache (use -o/--output)");
+    }
+    for (const output of req.outputs ?? []) {
+      const exporter = exporterFor(output.type, { content: s.content });
+      Object.assign(
+        response,
+        await exporter.export({ ref: result, config: solved.config, platform, names: req.tags ?? [], attrs: output.attrs, progress }, o),
+      );
+    }
+    return response;
+  }
+
+  return {
+    build,
+    async prune(o) {
+      const s = await store(o);
+      s.metadata.clear();
+      // Every committed snapshot goes, also ones a crash left without a ref; children before parents.
+      const committed: { name: string; created: number }[] = [];
+      await s.snapshotter.walk((info) => {
+        if (info.kind === "committed") committed.push({ name: info.name, created: info.created.getTime() });
+      }, o);
+      committed.sort((a, b) => b.created - a.created);
+      let removed = 0;
+      for (const { name } of committed) {
+        await s.snapshotter.remove(name, o).then(
+          () => removed++,
+          () => {},
+        );
+      }
+      return { removed };
+    },
+    async close() {
+      if (storePromise) await (await storePromise).close();
+    },
+  };
+}
+
+// --- Internal helpers ---
+
+async function readBuildFile(path: string): Promise<{ name: string; data: Uint8Array }> {
+  try {
+    return { name: path, data: await readFile(path) };
+  } catch (cause) {
+    throw new KilnError("NOT_FOUND", `cannot read Dockerfile ${path}`, {
+      cause,
+      hint: "pass the right path with -f/--file, or run kiln build in the directory that holds the Dockerfile",
+    });
+  }
+}
+
+async function readOptional(path: string): Promise<Uint8Array | undefined> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new KilnError("PERMISSION_DENIED", `cannot read ${path}`, { cause: err });
+  }
+}
+
+function withLocation(err: unknown, locations: Readonly<Record<string, import("@kiln/core").SourceLocation>>): unknown {
+  if (!isKilnError(err) || err.location || !err.vertex) return err;
+  const location = locations[err.vertex];
+  if (!location) return err;
+  return new KilnError(err.code, err.message, {
+    location,
+    cause: err.cause,
+    vertex: err.vertex,
+    ...(err.hint ? { hint: err.hint } : {}),
+    ...(err.details ? { details: err.details } : {}),
+  });
+}

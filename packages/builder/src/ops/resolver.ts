@@ -1,0 +1,27 @@
+import { KilnError, type OpResolver, type Ref } from "@kiln/core";
+import { fileOp } from "./file.js";
+import { diffOp, mergeOp } from "./merge-diff.js";
+import { sourceOp } from "./source.js";
+import type { DecodedOp, OpEnvironment } from "./types.js";
+
+/** Maps each LLB vertex to the op that executes it in this builder. */
+export function createOpResolver(env: OpEnvironment): OpResolver<Ref> {
+  return (vertex) => {
+    const op = vertex.sys as DecodedOp;
+    if (op.source) return sourceOp(op, env);
+    if (op.file) return fileOp(op, env, vertex.name);
+    if (op.merge) return mergeOp(op, env, vertex.name);
+    if (op.diff) return diffOp(op, env, vertex.name);
+    if (op.exec) {
+      return {
+        cacheMap: async () => {
+          throw new KilnError("NOT_IMPLEMENTED", `${vertex.name}: RUN steps are not supported by this kiln yet`, {
+            hint: "this build of kiln executes FROM/COPY/ADD and metadata instructions; RUN arrives with the runc executor",
+          });
+        },
+        exec: async () => [],
+      };
+    }
+    throw new KilnError("INVALID_ARGUMENT", `vertex ${vertex.digest} has an op kind kiln does not know`);
+  };
+}

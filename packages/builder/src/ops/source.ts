@@ -1,0 +1,124 @@
+import { type Digest, KilnError, type Op, type Ref, sha256 } from "@kiln/core";
+import { createIgnoreMatcher } from "@kiln/frontend-dockerfile";
+import { openOciLayout } from "@kiln/oci";
+import type { DecodedOp, OpEnvironment } from "./types.js";
+
+/**
+ * Source ops: `local://name` (a directory read in place — the embedded builder never transfers the
+ * context) and `oci-layout://store/name@digest` (a base image from an OCI layout on disk).
+ */
+export function sourceOp(op: DecodedOp, env: OpEnvironment): Op<Ref> {
+  const source = op.source;
+  if (!source) throw new KilnError("INTERNAL", "source op without source");
+  const [scheme, rest = ""] = splitScheme(source.identifier);
+  const attrs = source.attrs ?? {};
+  switch (scheme) {
+    case "local":
+      return localSource(rest, attrs, env);
+    case "oci-layout":
+      return ociLayoutSource(rest, op, env);
+    case "docker-image":
+      return {
+        cacheMap: async () => {
+          throw new KilnError("NOT_FOUND", `cannot pull ${rest}: kiln does not pull from registries yet`, {
+            hint: `provide the image as a named context: --build-context ${shortName(rest)}=oci-layout:///path/to/layout:tag`,
+          });
+        },
+        exec: async () => [],
+      };
+    default:
+      throw new KilnError("INVALID_ARGUMENT", `unsupported source ${JSON.stringify(source.identifier)}`);
+  }
+}
+
+function localSource(name: string, attrs: Readonly<Record<string, string>>, env: OpEnvironment): Op<Ref> {
+  const directory = env.localDirs.get(name);
+  const excludes = jsonList(attrs["local.excludepatterns"]);
+  const includes = jsonList(attrs["local.includepattern"] ?? attrs["local.includepatterns"]);
+  return {
+    // The directory lives outside the store: dependents key on the content they read from it.
+    cacheMap: async () => ({ digest: sha256(`local:${name}`), deps: [], volatile: true }),
+    async exec() {
+      if (!directory) {
+        throw new KilnError("NOT_FOUND", `no local directory named ${JSON.stringify(name)} was given to the build`);
+      }
+      const excluded = excludes.length > 0 ? createIgnoreMatcher(excludes) : undefined;
+      const included = includes.length > 0 ? createIgnoreMatcher(includes) : undefined;
+      const filter = (rel: string, isDir: boolean) => {
+        if (excluded?.(rel, isDir)) return false;
+        // Include patterns select paths; a directory stays visible while something under it may match.
+        if (included && !isDir && !included(rel, isDir)) return false;
+        return true;
+      };
+      return [
+        {
+          id: `local:${name}`,
+          snapshot: undefined,
+          directory,
+          filter,
+          mount: async () => ({ path: directory, release: async () => {} }),
+          layers: async () => {
+            throw new KilnError("FAILED_PRECONDITION", `local source ${name} has no layers of its own`);
+          },
+        },
+      ];
+    },
+  };
+}
+
+function ociLayoutSource(rest: string, op: DecodedOp, env: OpEnvironment): Op<Ref> {
+  const at = rest.lastIndexOf("@");
+  const storeId = rest.split("/")[0] ?? "";
+  const manifestDigest = (at >= 0 ? rest.slice(at + 1) : "") as Digest;
+  if (!manifestDigest.startsWith("sha256:")) {
+    throw new KilnError("INVALID_ARGUMENT", `oci-layout source ${JSON.stringify(rest)} must be pinned to a digest`);
+  }
+  const platform = op.platform ?? {};
+  return {
+    // Like BuildKit's image source: the key is the manifest and platform, never where the layout lives.
+    cacheMap: async () => ({
+      digest: sha256(
+        `buildkit.source.v0:${JSON.stringify({
+          Digest: manifestDigest,
+          OS: platform.os ?? "",
+          Arch: platform.architecture ?? "",
+          ...(platform.variant ? { Variant: platform.variant } : {}),
+        })}`,
+      ),
+      deps: [],
+    }),
+    async exec(_inputs, o) {
+      const dir = env.ociStores.get(storeId);
+      if (!dir) throw new KilnError("NOT_FOUND", `unknown OCI layout store ${JSON.stringify(storeId)}`);
+      const layout = await openOciLayout(dir, o);
+      const image = await layout.resolve(manifestDigest, undefined, o);
+      const layers = [];
+      for (const [i, blob] of image.manifest.layers.entries()) {
+        if (!(await env.content.info(blob.digest, o))) {
+          await env.content.write(await layout.readBlobStream(blob.digest, o), blob, o);
+        }
+        const diffId = image.config.rootfs.diff_ids[i];
+        if (!diffId) throw new KilnError("INVALID_ARGUMENT", `image ${manifestDigest} has fewer diff_ids than layers`);
+        layers.push({ blob, diffId });
+      }
+      return [await env.refs.fromLayers(layers, `oci-layout ${manifestDigest}`, o)];
+    },
+  };
+}
+
+// --- Internal helpers ---
+
+function splitScheme(identifier: string): [string, string] {
+  const i = identifier.indexOf("://");
+  return i < 0 ? [identifier, ""] : [identifier.slice(0, i), identifier.slice(i + 3)];
+}
+
+function jsonList(value: string | undefined): string[] {
+  if (!value) return [];
+  const parsed: unknown = JSON.parse(value);
+  return Array.isArray(parsed) ? parsed.map(String) : [];
+}
+
+function shortName(ref: string): string {
+  return ref.replace(/^docker\.io\/library\//, "").replace(/[:@].*$/, "");
+}

@@ -1,0 +1,36 @@
+import type { ContentStore, Ref } from "@kiln/core";
+import type { RefManager } from "@kiln/cache";
+import type { FileDigestMemo } from "@kiln/cache";
+
+/**
+ * The decoded `pb.Op` as the builder reads it: a structural subset of `@kiln/llb`'s types, so the op
+ * implementations depend on the wire shape and not on the builder DSL.
+ */
+export interface DecodedPlatform {
+  architecture?: string;
+  os?: string;
+  variant?: string;
+}
+
+export interface DecodedOp {
+  inputs?: readonly { digest: string; index: number }[];
+  source?: { identifier: string; attrs?: Readonly<Record<string, string>> };
+  file?: { actions?: readonly unknown[] };
+  exec?: unknown;
+  merge?: { inputs?: readonly { input?: number }[] };
+  diff?: { lower?: { input?: number }; upper?: { input?: number } };
+  platform?: DecodedPlatform;
+}
+
+/** What every op implementation may use; one per build job. */
+export interface OpEnvironment {
+  readonly refs: RefManager;
+  readonly content: ContentStore;
+  readonly fileDigests: FileDigestMemo;
+  /** Local directories by source name (`context`, `dockerfile`, named contexts). */
+  readonly localDirs: ReadonlyMap<string, string>;
+  /** OCI layout directories by store id (`oci-layout://<store>/…`). */
+  readonly ociStores: ReadonlyMap<string, string>;
+}
+
+export type BuildResultRef = Ref;

@@ -1,0 +1,58 @@
+import { homedir } from "node:os";
+import { join } from "node:path";
+import {
+  createFileDigestMemo,
+  createRefManager,
+  createResultCache,
+  type FileDigestMemo,
+  type Metadata,
+  openMetadata,
+  type RefManager,
+} from "@kiln/cache";
+import type { CallOptions, ContentStore, Ref, ResultCache, Snapshotter } from "@kiln/core";
+import { createContentStore } from "@kiln/oci";
+import { createNativeSnapshotter } from "@kiln/snapshotter";
+
+/**
+ * The local store: one directory holding content blobs, snapshots and SQLite metadata. Several kiln
+ * processes may open the same store at once.
+ */
+export interface LocalStore {
+  readonly root: string;
+  readonly metadata: Metadata;
+  readonly content: ContentStore;
+  readonly snapshotter: Snapshotter;
+  readonly refs: RefManager;
+  readonly results: ResultCache<Ref>;
+  readonly fileDigests: FileDigestMemo;
+  close(): Promise<void>;
+}
+
+/** `$XDG_DATA_HOME/kiln`, or `/var/lib/kiln` for root (like BuildKit's `/var/lib/buildkit`). */
+export function defaultRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (process.getuid?.() === 0 && !env.XDG_DATA_HOME) return "/var/lib/kiln";
+  return join(env.XDG_DATA_HOME || join(homedir(), ".local", "share"), "kiln");
+}
+
+export async function openLocalStore(root: string, o?: CallOptions): Promise<LocalStore> {
+  const metadata = openMetadata(root);
+  const content = await createContentStore({ root: join(root, "content") });
+  const snapshotter = await createNativeSnapshotter({ root: join(root, "snapshotter") });
+  const refs = createRefManager({ metadata, snapshotter, content });
+  await refs.cleanupStale(o);
+  const fileDigests = createFileDigestMemo(metadata);
+  return {
+    root,
+    metadata,
+    content,
+    snapshotter,
+    refs,
+    results: createResultCache(metadata, refs),
+    fileDigests,
+    async close() {
+      fileDigests.flush();
+      await snapshotter.close();
+      metadata.close();
+    },
+  };
+}

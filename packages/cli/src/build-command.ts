@@ -1,0 +1,70 @@
+import { writeFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import type { Builder } from "@kiln/builder";
+import { parsePlatform } from "@kiln/core";
+import { parseBuildContexts, parseKeyValues, parseOutput } from "./parse-flags.js";
+import { createRenderer, type ProgressMode } from "./progress/renderers.js";
+
+export interface BuildFlags {
+  file?: string;
+  tag: string[];
+  target?: string;
+  buildArg: string[];
+  buildContext: string[];
+  label: string[];
+  output: string[];
+  platform?: string;
+  progress: string;
+  cache: boolean;
+  iidfile?: string;
+  metadataFile?: string;
+}
+
+const PROGRESS_MODES = new Set(["auto", "tty", "plain", "rawjson", "quiet"]);
+
+export async function runBuild(
+  builder: Builder,
+  context: string,
+  flags: BuildFlags,
+  signal: AbortSignal,
+): Promise<void> {
+  if (!PROGRESS_MODES.has(flags.progress)) {
+    throw new Error(`--progress: unknown mode ${JSON.stringify(flags.progress)} (auto, tty, plain, rawjson, quiet)`);
+  }
+  const renderer = createRenderer(flags.progress as ProgressMode);
+  const contextDir = resolve(context);
+  let response: Record<string, string>;
+  try {
+    response = await builder.build(
+      {
+        contextDir,
+        ...(flags.file ? { dockerfile: resolve(flags.file) } : {}),
+        ...(flags.target ? { target: flags.target } : {}),
+        buildArgs: parseKeyValues(flags.buildArg, "--build-arg", process.env),
+        buildContexts: parseBuildContexts(flags.buildContext),
+        labels: parseKeyValues(flags.label, "--label"),
+        outputs: flags.output.map(parseOutput),
+        tags: flags.tag,
+        noCache: !flags.cache,
+        ...(flags.platform ? { platform: parsePlatform(flags.platform) } : {}),
+        progress: renderer,
+      },
+      { signal },
+    );
+  } finally {
+    renderer.done();
+  }
+  if (flags.iidfile) {
+    const id = response["containerimage.config.digest"] ?? response["containerimage.digest"] ?? "";
+    await writeFile(flags.iidfile, id);
+  }
+  if (flags.metadataFile) await writeFile(flags.metadataFile, `${JSON.stringify(metadataJson(response), null, 2)}\n`);
+}
+
+/** Like buildx: the response map, with `containerimage.descriptor` decoded into an object. */
+function metadataJson(response: Record<string, string>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...response };
+  const descriptor = response["containerimage.descriptor"];
+  if (descriptor) out["containerimage.descriptor"] = JSON.parse(Buffer.from(descriptor, "base64").toString("utf8"));
+  return out;
+}

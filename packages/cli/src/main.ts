@@ -1,0 +1,88 @@
+import { createBuilder } from "@kiln/builder";
+import { isKilnError, KilnError, redactCredentials } from "@kiln/core";
+import { Command, Option } from "commander";
+import { type BuildFlags, runBuild } from "./build-command.js";
+import { KILN_VERSION } from "./version.js";
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+function rootOption() {
+  return new Option("--root <dir>", "store directory (default: $XDG_DATA_HOME/kiln, /var/lib/kiln for root)").env(
+    "KILN_ROOT",
+  );
+}
+
+const program = new Command("kiln")
+  .description("kiln: a concurrent, cache-efficient OCI image builder")
+  .version(KILN_VERSION, "-v, --version")
+  .showHelpAfterError();
+
+const controller = new AbortController();
+let interrupted = 0;
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, () => {
+    interrupted += 1;
+    if (interrupted > 1) process.exit(130);
+    controller.abort(new KilnError("CANCELED", `interrupted by ${sig}`));
+  });
+}
+
+program
+  .command("build")
+  .description("build an image from a Dockerfile (docker buildx build flags)")
+  .argument("[context]", "build context directory", ".")
+  .option("-f, --file <path>", "name of the Dockerfile (default: CONTEXT/Dockerfile)")
+  .option("-t, --tag <name>", "name and optionally a tag (name:tag); repeatable", collect, [])
+  .option("--target <stage>", "set the target build stage to build")
+  .option("--build-arg <key=value>", "set build-time variables; repeatable", collect, [])
+  .option("--build-context <name=value>", "additional build contexts (e.g. name=oci-layout:///path:tag)", collect, [])
+  .option("--label <key=value>", "set metadata for an image; repeatable", collect, [])
+  .option("-o, --output <spec>", 'output destination (format: "type=oci,dest=out.tar"); repeatable', collect, [])
+  .option("--platform <platform>", "target platform (default: this machine's)")
+  .option("--progress <mode>", "progress output: auto, tty, plain, rawjson, quiet", "auto")
+  .option("--no-cache", "do not use cache when building the image")
+  .option("--iidfile <file>", "write the image ID to a file")
+  .option("--metadata-file <file>", "write build result metadata to a file")
+  .addOption(rootOption())
+  .action(async (context: string, flags: BuildFlags & { root?: string }) => {
+    const builder = createBuilder(flags.root ? { root: flags.root } : {});
+    try {
+      await runBuild(builder, context, flags, controller.signal);
+    } finally {
+      await builder.close();
+    }
+  });
+
+program
+  .command("prune")
+  .description("remove build cache")
+  .option("-a, --all", "remove all cache records and snapshots")
+  .option("-f, --force", "do not prompt for confirmation")
+  .addOption(rootOption())
+  .action(async (flags: { all?: boolean; root?: string }) => {
+    const builder = createBuilder(flags.root ? { root: flags.root } : {});
+    try {
+      const { removed } = await builder.prune({ signal: controller.signal });
+      process.stderr.write(`removed ${removed} snapshots\n`);
+    } finally {
+      await builder.close();
+    }
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.stderr.write(`ERROR: ${redactCredentials(formatError(err))}\n`);
+  process.exitCode = isKilnError(err, "CANCELED") ? 130 : 1;
+}
+
+function formatError(err: unknown): string {
+  if (err instanceof KilnError) {
+    const lines = [err.describe()];
+    const tail = err.details?.logTail;
+    if (Array.isArray(tail) && tail.length > 0) lines.push("------", ...tail.map((l) => ` > ${l}`), "------");
+    if (typeof err.details?.logPath === "string") lines.push(`full log: ${err.details.logPath}`);
+    return lines.join("\n");
+  }
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,86 @@
+import { KilnError } from "@kiln/core";
+
+/** Parses buildx's CSV attribute form `type=oci,dest=out.tar` (values may be quoted). */
+export function parseCsvAttrs(text: string, flag: string): Record<string, string> {
+  const attrs: Record<string, string> = {};
+  for (const field of splitCsv(text)) {
+    const eq = field.indexOf("=");
+    if (eq <= 0) {
+      throw new KilnError("INVALID_ARGUMENT", `${flag}: invalid value ${JSON.stringify(field)}: expected key=value`);
+    }
+    attrs[field.slice(0, eq).trim().toLowerCase()] = field.slice(eq + 1);
+  }
+  return attrs;
+}
+
+export interface OutputSpec {
+  type: string;
+  attrs: Record<string, string>;
+}
+
+/** `-o type=oci,dest=x.tar`, or buildx's shorthands `-o dir` (local) and `-o -` (tar to stdout). */
+export function parseOutput(text: string): OutputSpec {
+  if (!text.includes("=")) {
+    return text === "-" ? { type: "tar", attrs: { dest: "-" } } : { type: "local", attrs: { dest: text } };
+  }
+  const { type, ...attrs } = parseCsvAttrs(text, "--output");
+  if (!type) throw new KilnError("INVALID_ARGUMENT", `--output ${JSON.stringify(text)}: type is required`);
+  return { type, attrs };
+}
+
+/** `KEY=VALUE`, or `KEY` alone to take the value from the environment (like docker build). */
+export function parseKeyValues(
+  values: readonly string[],
+  flag: string,
+  env: Readonly<Record<string, string | undefined>> = {},
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf("=");
+    if (eq === 0) throw new KilnError("INVALID_ARGUMENT", `${flag}: invalid value ${JSON.stringify(v)}`);
+    if (eq < 0) {
+      const fromEnv = env[v];
+      if (fromEnv !== undefined) out[v] = fromEnv;
+      continue;
+    }
+    out[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return out;
+}
+
+/** `name=value` pairs of --build-context, where the value must be given. */
+export function parseBuildContexts(values: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf("=");
+    if (eq <= 0 || eq === v.length - 1) {
+      throw new KilnError("INVALID_ARGUMENT", `--build-context: invalid value ${JSON.stringify(v)}`, {
+        hint: "use name=path, name=oci-layout:///path:tag or name=docker-image://ref",
+      });
+    }
+    out[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return out;
+}
+
+// --- Internal helpers ---
+
+function splitCsv(text: string): string[] {
+  const fields: string[] = [];
+  let current = "";
+  let quote: string | undefined;
+  for (const ch of text) {
+    if (quote) {
+      if (ch === quote) quote = undefined;
+      else current += ch;
+    } else if (ch === '"' || ch === "'") {
+      quote = ch;
+    } else if (ch === ",") {
+      fields.push(current);
+      current = "";
+    } else current += ch;
+  }
+  if (quote) throw new KilnError("INVALID_ARGUMENT", `unterminated quote in ${JSON.stringify(text)}`);
+  if (current !== "" || fields.length > 0) fields.push(current);
+  return fields.filter((f) => f.trim() !== "");
+}
