@@ -1,0 +1,242 @@
+import type { Definition } from "@kiln/core";
+import { describe, expect, it } from "vitest";
+import type * as pb from "./pb.js";
+import { decodeDefinitionMessage, encodeDefinition } from "./pb-definition.js";
+import { decodeOp } from "./pb-decode.js";
+import { encodeOp } from "./pb-encode.js";
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+const ascii = (s: string): string => Buffer.from(s).toString("hex");
+const MINUS_ONE = "ffffffffffffffffff01"; // -1 as a 10-byte two's complement varint
+
+describe("encodeOp golden bytes (hand-computed from the protobuf wire format)", () => {
+  it("encodes a source op", () => {
+    const op: pb.Op = { op: { case: "source", value: { identifier: "local://context" } } };
+    // Op.source (3, LEN) = 0x1a, len 17; SourceOp.identifier (1, LEN) = 0x0a, len 15
+    expect(hex(encodeOp(op))).toBe(`1a11` + `0a0f${ascii("local://context")}`);
+  });
+
+  it("writes negative int64 as 10 bytes and omits zero values", () => {
+    expect(hex(encodeOp({ inputs: [{ digest: "sha256:ab", index: -1 }] }))).toBe(
+      `0a16` + `0a09${ascii("sha256:ab")}` + `10${MINUS_ONE}`,
+    );
+    expect(hex(encodeOp({ inputs: [{ digest: "", index: 0 }] }))).toBe("0a00");
+    const mount: pb.ExecOp = { mounts: [{ input: 0, output: 0, readonly: false, dest: "/", mountType: 0 }] };
+    expect(hex(encodeOp({ op: { case: "exec", value: mount } }))).toBe("1205" + "1203" + "1a012f");
+  });
+
+  it("writes set-but-empty messages", () => {
+    expect(hex(encodeOp({ inputs: [{ digest: "d" }], constraints: {} }))).toBe("0a030a0164" + "5a00");
+    const rm: pb.Op = {
+      op: { case: "file", value: { actions: [{ input: 0, secondaryInput: -1, output: 0, action: { case: "rm", value: {} } }] } },
+    };
+    expect(hex(encodeOp(rm))).toBe("220f" + "120d" + `10${MINUS_ONE}` + "3a00");
+  });
+
+  it("sorts map entries by key and always writes key and value", () => {
+    const op: pb.Op = { op: { case: "source", value: { identifier: "x", attrs: { b: "2", a: "1", "": "" } } } };
+    const source = "0a0178" + "12040a001200" + "12060a0161120131" + "12060a0162120132";
+    expect(hex(encodeOp(op))).toBe(`1a${(source.length / 2).toString(16)}${source}`);
+  });
+
+  it("writes uid 0 in a oneof, negative int32 mode and timestamp -1", () => {
+    const mkdir: pb.FileActionMkDir = {
+      path: "/a",
+      mode: 0o755,
+      owner: { user: { user: { case: "byId", value: 0 } } },
+      timestamp: -1n,
+    };
+    const copy: pb.FileActionCopy = { src: "/s", dest: "/d", mode: -1 };
+    const op: pb.Op = {
+      op: {
+        case: "file",
+        value: {
+          actions: [
+            { action: { case: "mkdir", value: mkdir } },
+            { input: 1, output: -1, action: { case: "copy", value: copy } },
+          ],
+        },
+      },
+    };
+    const mkdirBytes = "0a022f61" + "10ed03" + "22040a021000" + `28${MINUS_ONE}`;
+    const action1 = `32${(mkdirBytes.length / 2).toString(16).padStart(2, "0")}${mkdirBytes}`;
+    const copyBytes = "0a022f73" + "12022f64" + `20${MINUS_ONE}`;
+    const action2 = `0801` + `18${MINUS_ONE}` + `22${(copyBytes.length / 2).toString(16)}${copyBytes}`;
+    const fileOp = [action1, action2].map((a) => `12${(a.length / 2).toString(16)}${a}`).join("");
+    expect(hex(encodeOp(op))).toBe(`22${(fileOp.length / 2).toString(16)}${fileOp}`);
+  });
+
+  it("packs repeated int32 (validExitCodes)", () => {
+    const op: pb.Op = { op: { case: "exec", value: { meta: { validExitCodes: [0, 1, -1] } } } };
+    const meta = `620c0001${MINUS_ONE}`;
+    expect(hex(encodeOp(op))).toBe(`1210` + `0a0e${meta}`);
+  });
+});
+
+describe("decodeOp", () => {
+  const samples: Record<string, pb.Op> = {
+    source: {
+      op: { case: "source", value: { identifier: "docker-image://docker.io/library/busybox:latest", attrs: { a: "" } } },
+      platform: { architecture: "arm", os: "linux", variant: "v7", osVersion: "1", osFeatures: ["f", ""] },
+      constraints: { filter: ["x==y"] },
+    },
+    exec: {
+      inputs: [{ digest: "sha256:1" }, { digest: "sha256:2", index: 3 }],
+      op: {
+        case: "exec",
+        value: {
+          meta: {
+            args: ["sh", "-c", ""],
+            env: ["A=1"],
+            cwd: "/w",
+            user: "u",
+            proxyEnv: { httpProxy: "h", httpsProxy: "s", ftpProxy: "f", noProxy: "n", allProxy: "a" },
+            extraHosts: [{ host: "h", ip: "1.2.3.4" }],
+            hostname: "hn",
+            ulimit: [{ name: "nofile", soft: 1024, hard: -1 }],
+            cgroupParent: "cg",
+            removeMountStubsRecursive: true,
+            validExitCodes: [0, 2, -3],
+          },
+          mounts: [
+            { dest: "/" },
+            { input: 1, selector: "/sub", dest: "/b", output: -1, readonly: true, contentCache: 2 },
+            { input: -1, dest: "/c", output: -1, mountType: 3, cacheOpt: { id: "c", sharing: 2 } },
+            { input: -1, dest: "/t", output: -1, mountType: 4, tmpfsOpt: {} },
+            { input: -1, dest: "/s", mountType: 1, secretOpt: { id: "s", uid: 1, gid: 2, mode: 0o400, optional: true } },
+            { input: -1, dest: "/ssh", mountType: 2, sshOpt: { id: "default", mode: 0o600 }, resultId: "r" },
+          ],
+          network: 2,
+          security: 1,
+          secretenv: [{ id: "tok", name: "TOKEN", optional: true }],
+          cdiDevices: [{ name: "vendor.com/gpu=0", optional: true }],
+        },
+      },
+      platform: { architecture: "amd64", os: "linux" },
+      constraints: {},
+    },
+    file: {
+      inputs: [{ digest: "sha256:1" }],
+      op: {
+        case: "file",
+        value: {
+          actions: [
+            {
+              secondaryInput: -1,
+              output: -1,
+              action: {
+                case: "copy",
+                value: {
+                  src: "/a",
+                  dest: "/b/",
+                  owner: {
+                    user: { user: { case: "byName", value: { name: "app" } } },
+                    group: { user: { case: "byId", value: 0 } },
+                  },
+                  mode: -1,
+                  followSymlink: true,
+                  dirCopyContents: true,
+                  attemptUnpackDockerCompatibility: true,
+                  createDestPath: true,
+                  allowWildcard: true,
+                  allowEmptyWildcard: true,
+                  timestamp: 1_700_000_000_123_456_789n,
+                  includePatterns: ["*.go"],
+                  excludePatterns: ["vendor"],
+                  alwaysReplaceExistingDestPaths: true,
+                  modeStr: "u=rwX",
+                  requiredPaths: ["go.mod"],
+                },
+              },
+            },
+            {
+              input: 1,
+              secondaryInput: -1,
+              output: -1,
+              action: { case: "mkfile", value: { path: "/f", mode: 0o644, data: new Uint8Array([0, 1]), timestamp: -1n } },
+            },
+            { input: 2, secondaryInput: -1, output: -1, action: { case: "mkdir", value: { path: "/d", makeParents: true } } },
+            { input: 3, secondaryInput: -1, output: -1, action: { case: "rm", value: { path: "/x*", allowNotFound: true, allowWildcard: true } } },
+            { input: 4, secondaryInput: -1, action: { case: "symlink", value: { oldpath: "/a", newpath: "/l", timestamp: 5n } } },
+          ],
+        },
+      },
+      constraints: {},
+    },
+    merge: { inputs: [{ digest: "a" }, { digest: "b" }], op: { case: "merge", value: { inputs: [{}, { input: 1 }] } } },
+    diff: { inputs: [{ digest: "a" }], op: { case: "diff", value: { lower: {}, upper: { input: -1 } } } },
+    build: { op: { case: "build", value: { builder: -1, inputs: { a: { input: 1 }, b: {} }, attrs: { "llbbuild.filename": "f" } } } },
+    passthrough: { op: { case: "passthrough", value: { id: "p", outputs: [0, 2] } } },
+    terminal: { inputs: [{ digest: "sha256:x", index: 1 }] },
+  };
+
+  for (const [kind, op] of Object.entries(samples)) {
+    it(`round-trips a ${kind} op byte for byte`, () => {
+      const bytes = encodeOp(op);
+      const decoded = decodeOp(bytes);
+      expect(decoded).toEqual(op);
+      expect(hex(encodeOp(decoded))).toBe(hex(bytes));
+    });
+  }
+
+  it("skips unknown fields and fields with an unexpected wire type", () => {
+    const known = encodeOp({ inputs: [{ digest: "d" }] });
+    // field 99 varint 7, field 100 LEN "zz", then field 2 (exec) with wire type varint (unexpected)
+    const extra = Buffer.from("980607" + "a2060" + "27a7a" + "1005", "hex");
+    expect(decodeOp(new Uint8Array([...known, ...extra]))).toEqual({ inputs: [{ digest: "d" }] });
+  });
+
+  it("accepts unpacked repeated int32", () => {
+    // ExecOp.meta.validExitCodes written as two separate varint fields (12 << 3 | 0 = 0x60)
+    const bytes = Buffer.from("1206" + "0a04" + "6001" + "6002", "hex");
+    expect(decodeOp(bytes)).toEqual({ op: { case: "exec", value: { meta: { validExitCodes: [1, 2] } } } });
+  });
+
+  it("rejects truncated input", () => {
+    const bytes = encodeOp({ op: { case: "source", value: { identifier: "local://x" } } });
+    expect(() => decodeOp(bytes.subarray(0, bytes.length - 2))).toThrow();
+  });
+});
+
+describe("Definition message", () => {
+  it("encodes golden bytes with sorted maps", () => {
+    const def: Definition = {
+      def: [new Uint8Array([0x0a, 0x00])],
+      metadata: { "sha256:x": { caps: { b: true, a: false }, exportCache: false } },
+    };
+    const md = "2200" + "2a050a01611000" + "2a050a01621001";
+    const entry = `0a08${ascii("sha256:x")}12${(md.length / 2).toString(16).padStart(2, "0")}${md}`;
+    expect(hex(encodeDefinition(def))).toBe(`0a020a00` + `12${(entry.length / 2).toString(16)}${entry}`);
+  });
+
+  it("round-trips metadata and source maps", () => {
+    const def: Definition = {
+      def: [new Uint8Array([1, 2, 3]), new Uint8Array([])],
+      metadata: {
+        "sha256:b": {
+          ignoreCache: true,
+          description: { "llb.customname": "RUN x", z: "" },
+          exportCache: true,
+          caps: { "exec.meta.base": true },
+          progressGroup: { id: "g", name: "group", weak: true },
+        },
+        "sha256:a": {},
+      },
+      source: {
+        infos: [{ filename: "Dockerfile", data: new Uint8Array([70, 82]), language: "Dockerfile" }],
+        locations: {
+          "sha256:b": [
+            {
+              sourceIndex: 0,
+              ranges: [{ start: { line: 3, character: 0 }, end: { line: 4, character: 2 } }],
+            },
+          ],
+        },
+      },
+    };
+    const bytes = encodeDefinition(def);
+    const back = decodeDefinitionMessage(bytes);
+    expect(back).toEqual(def);
+    expect(hex(encodeDefinition(back))).toBe(hex(bytes));
+  });
+});
