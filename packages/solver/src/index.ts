@@ -1,1 +1,8 @@
-export {};
+export { type CacheKeyDep, cacheKey, canonicalJson } from "./keys.js";
+export {
+  createSolver,
+  type SolveOptions,
+  type SolveResult,
+  type Solver,
+  type SolverOptions,
+} from "./solver.js";

@@ -1,0 +1,209 @@
+import type { CacheMap, Digest, ProgressWriter, SolverEdge, SolverVertex } from "@kiln/core";
+import { KilnError } from "@kiln/core";
+import type { FlightHandle, JoinOptions } from "./flight.js";
+import { createJobProgress, edgeId } from "./job-progress.js";
+import { type CacheKeyDep, cacheKey } from "./keys.js";
+import { errorText, withVertex } from "./vertex-error.js";
+import type { VertexState } from "./vertex-state.js";
+
+export interface JobOptions<R> {
+  readonly root: SolverEdge;
+  readonly state: (vertex: SolverVertex) => VertexState<R>;
+  readonly progress: ProgressWriter;
+  readonly noCache: boolean;
+  /** Fires when the job is canceled or has failed: the job then stops waiting on shared work. */
+  readonly signal: AbortSignal;
+  /** Records the job's first failure and aborts the job's signal. */
+  readonly fail: (err: KilnError) => void;
+  readonly track: (handle: FlightHandle) => void;
+}
+
+export interface Job<R> {
+  resolve(edge: SolverEdge): Promise<R>;
+  /** The edge's own key: fast key, else slow key, else `undefined` (volatile). */
+  keyOf(edge: SolverEdge): Promise<Digest | undefined>;
+}
+
+interface FastKey<R> {
+  readonly cm: CacheMap<R>;
+  readonly volatile: boolean;
+  readonly fast: Digest | undefined;
+}
+
+const ignore = (): void => {};
+
+function memoized<T>(memo: Map<string, Promise<T>>, edge: SolverEdge, compute: () => Promise<T>): Promise<T> {
+  const id = edgeId(edge);
+  let promise = memo.get(id);
+  if (!promise) {
+    promise = compute();
+    // Siblings of a failed branch may reject after nobody listens any more.
+    promise.catch(ignore);
+    memo.set(id, promise);
+  }
+  return promise;
+}
+
+/**
+ * One solve call. Resolution is top-down and lazy: an edge's keys need only its ancestors' cache maps
+ * (and the results of inputs that are content-hashed); its inputs are resolved only when neither key
+ * hits the cache. Per-job memo tables make each edge resolve once per job; the shared vertex states
+ * make each op call happen once across jobs.
+ */
+export function createJob<R>(o: JobOptions<R>): Job<R> {
+  const progress = createJobProgress(o.root, o.progress);
+  const join: JoinOptions = { signal: o.signal, track: o.track };
+  const fastMemo = new Map<string, Promise<FastKey<R>>>();
+  const slowMemo = new Map<string, Promise<Digest | undefined>>();
+  const keyMemo = new Map<string, Promise<Digest | undefined>>();
+  const resolveMemo = new Map<string, Promise<R>>();
+
+  // Errors from the job's own cancellation pass through; the first real failure aborts the job.
+  function failure(vertex: SolverVertex, err: unknown): unknown {
+    if (o.signal.aborted) return err;
+    const wrapped = withVertex(err, vertex);
+    o.fail(wrapped);
+    return wrapped;
+  }
+
+  async function opStep<T>(vertex: SolverVertex, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      throw failure(vertex, err);
+    }
+  }
+
+  function fastKey(edge: SolverEdge): Promise<FastKey<R>> {
+    return memoized(fastMemo, edge, async () => {
+      const { vertex } = edge;
+      const cm = await opStep(vertex, () => o.state(vertex).cacheMap(join));
+      if (cm.volatile) return { cm, volatile: true, fast: undefined };
+      const depKeys = await Promise.all(vertex.inputs.map(keyOf));
+      const deps: CacheKeyDep[] = [];
+      for (const [i, key] of depKeys.entries()) {
+        if (key === undefined) return { cm, volatile: false, fast: undefined };
+        deps.push({ key, selector: cm.deps[i]?.selector });
+      }
+      return { cm, volatile: false, fast: cacheKey(cm.digest, edge.index, deps) };
+    });
+  }
+
+  function slowKey(edge: SolverEdge): Promise<Digest | undefined> {
+    return memoized(slowMemo, edge, async () => {
+      const { cm, volatile } = await fastKey(edge);
+      const { vertex } = edge;
+      if (volatile || !cm.deps.some((dep) => dep.computeDigest)) return undefined;
+      const deps = await Promise.all(
+        vertex.inputs.map(async (input, i): Promise<CacheKeyDep | undefined> => {
+          const selector = cm.deps[i]?.selector;
+          const compute = cm.deps[i]?.computeDigest;
+          if (!compute) {
+            const key = await keyOf(input);
+            return key === undefined ? undefined : { key, selector };
+          }
+          const result = await resolve(input);
+          const content = await opStep(vertex, () => o.state(vertex).computeDigest(i, compute, result, join));
+          return { content, selector };
+        }),
+      );
+      if (deps.some((dep) => dep === undefined)) return undefined;
+      return cacheKey(cm.digest, edge.index, deps as CacheKeyDep[]);
+    });
+  }
+
+  function keyOf(edge: SolverEdge): Promise<Digest | undefined> {
+    return memoized(keyMemo, edge, async () => {
+      const { volatile, fast } = await fastKey(edge);
+      const key = volatile ? undefined : (fast ?? (await slowKey(edge)));
+      progress.knowKey(edge, key);
+      return key;
+    });
+  }
+
+  // A failing cache backend must not fail the build: report it and treat the lookup as a miss.
+  async function load(edge: SolverEdge, key: Digest): Promise<R | undefined> {
+    try {
+      return await o.state(edge.vertex).load(key, join);
+    } catch (err) {
+      if (o.signal.aborted) throw err;
+      progress.warning(edge.vertex, `cache load failed, running the step instead: ${errorText(err)}`);
+      return undefined;
+    }
+  }
+
+  async function exec(edge: SolverEdge, inputs: R[]): Promise<R> {
+    const { vertex } = edge;
+    let started = false;
+    const watcher = {
+      started() {
+        if (!started) started = progress.claimStart(vertex);
+      },
+      write: progress.forward,
+    };
+    let outputs: R[];
+    try {
+      outputs = await o.state(vertex).exec(inputs, watcher, { ...join, fresh: o.noCache });
+    } catch (err) {
+      const canceled = o.signal.aborted;
+      const reported = failure(vertex, err);
+      if (started) progress.completed(vertex, canceled ? "canceled" : errorText(reported));
+      throw reported;
+    }
+    const result = Array.isArray(outputs) ? outputs[edge.index] : undefined;
+    if (result === undefined) {
+      const count = Array.isArray(outputs) ? outputs.length : 0;
+      const err = failure(
+        vertex,
+        new KilnError("INTERNAL", `op returned ${count} results, output ${edge.index} missing`),
+      );
+      if (started) progress.completed(vertex, errorText(err));
+      throw err;
+    }
+    if (started) progress.completed(vertex);
+    return result;
+  }
+
+  async function save(edge: SolverEdge, keys: readonly (Digest | undefined)[], result: R): Promise<void> {
+    const st = o.state(edge.vertex);
+    await Promise.all(
+      [...new Set(keys)].map(async (key) => {
+        if (key === undefined) return;
+        try {
+          await st.save(edge.index, key, result, edge.vertex.name);
+        } catch (err) {
+          progress.warning(edge.vertex, `cache save failed: ${errorText(err)}`);
+        }
+      }),
+    );
+  }
+
+  function hit(edge: SolverEdge, result: R): R {
+    progress.hit(edge);
+    progress.settled(edge);
+    return result;
+  }
+
+  function resolve(edge: SolverEdge): Promise<R> {
+    return memoized(resolveMemo, edge, async () => {
+      const skipLoad = o.noCache || edge.vertex.metadata.ignoreCache === true;
+      const { fast } = await fastKey(edge);
+      if (fast !== undefined && !skipLoad) {
+        const cached = await load(edge, fast);
+        if (cached !== undefined) return hit(edge, cached);
+      }
+      const slow = await slowKey(edge);
+      if (slow !== undefined && !skipLoad) {
+        const cached = await load(edge, slow);
+        if (cached !== undefined) return hit(edge, cached);
+      }
+      const inputs = await Promise.all(edge.vertex.inputs.map(resolve));
+      const result = await exec(edge, inputs);
+      await save(edge, [fast, slow], result);
+      progress.settled(edge);
+      return result;
+    });
+  }
+
+  return { resolve, keyOf };
+}
