@@ -3,8 +3,8 @@ import { type CallOptions, isManifestMediaType } from "@kiln/core";
 import { type ContentPlan, type ImageContent, openVerified, planContent } from "./blob-sources.js";
 import { encodeIndex } from "./json.js";
 import { parseImageName } from "./reference.js";
-import { Annotation, blobRelativePath, type DockerManifestEntry, OCI_LAYOUT_VERSION } from "./types.js";
 import { packTar, type TarEntry } from "./tar-pack.js";
+import { Annotation, blobRelativePath, type DockerManifestEntry, OCI_LAYOUT_VERSION } from "./types.js";
 
 export interface ArchiveOptions extends CallOptions {
   /** mtime of every entry in seconds (SOURCE_DATE_EPOCH); 0 when omitted. */
@@ -23,7 +23,11 @@ export const OCI_LAYOUT_JSON = Buffer.from(JSON.stringify({ imageLayoutVersion: 
  * Entries are sorted, owned by 0:0 without user names, 0644/0755, all with the same mtime, so the
  * same content always gives the same bytes. Blobs are streamed and verified against their descriptors.
  */
-export async function writeOciArchive(out: Writable, content: ImageContent, o: ArchiveOptions = {}): Promise<void> {
+export async function writeOciArchive(
+  out: Writable,
+  content: ImageContent,
+  o: ArchiveOptions = {},
+): Promise<void> {
   const plan = await planContent(content, o);
   await packTar(out, archiveEntries(content, plan, {}, o), o);
 }
@@ -33,7 +37,11 @@ export async function writeOciArchive(out: Writable, content: ImageContent, o: A
  * version) and OCI tools read it. RepoTags come from the `io.containerd.image.name` annotations of
  * index.json entries; entries that are indexes (multi-platform) get no manifest.json line.
  */
-export async function writeDockerArchive(out: Writable, content: ImageContent, o: ArchiveOptions = {}): Promise<void> {
+export async function writeDockerArchive(
+  out: Writable,
+  content: ImageContent,
+  o: ArchiveOptions = {},
+): Promise<void> {
   const plan = await planContent(content, o);
   const manifestJson = Buffer.from(JSON.stringify(dockerManifestEntries(plan)));
   await packTar(out, archiveEntries(content, plan, { "manifest.json": manifestJson }, o), o);
@@ -77,7 +85,13 @@ function archiveEntries(
   o: ArchiveOptions,
 ): TarEntry[] {
   const mtime = o.mtime ?? 0;
-  const file = (name: string, bytes: Buffer): TarEntry => ({ name, type: "file", mode: FILE_MODE, mtime, body: bytes });
+  const file = (name: string, bytes: Buffer): TarEntry => ({
+    name,
+    type: "file",
+    mode: FILE_MODE,
+    mtime,
+    body: bytes,
+  });
   const blobs: TarEntry[] = [...plan.blobs.values()].map(({ descriptor, bytes }) => ({
     name: blobRelativePath(descriptor.digest),
     type: "file",

@@ -39,7 +39,11 @@ export interface ContentPlan {
   /** Every blob reachable from the index, by digest, in discovery order. */
   readonly blobs: ReadonlyMap<Digest, PlannedBlob>;
   /** Image manifests reached, with the index.json entry they were reached from. */
-  readonly images: readonly { readonly entry: Descriptor; readonly digest: Digest; readonly manifest: ImageManifest }[];
+  readonly images: readonly {
+    readonly entry: Descriptor;
+    readonly digest: Digest;
+    readonly manifest: ImageManifest;
+  }[];
 }
 
 const MAX_JSON_BLOB = 16 * 1024 * 1024;
@@ -57,7 +61,10 @@ export async function planContent(content: ImageContent, o?: CallOptions): Promi
     }
     if (depth > 8) throw new KilnError("INVALID_ARGUMENT", "image indexes nested too deeply");
     if (desc.size > MAX_JSON_BLOB) {
-      throw new KilnError("INVALID_ARGUMENT", `${desc.mediaType} ${desc.digest} is implausibly large (${desc.size} bytes)`);
+      throw new KilnError(
+        "INVALID_ARGUMENT",
+        `${desc.mediaType} ${desc.digest} is implausibly large (${desc.size} bytes)`,
+      );
     }
     const bytes = blobs.get(desc.digest)?.bytes ?? (await readSmall(content.blobs, desc, o));
     blobs.set(desc.digest, { descriptor: desc, bytes });
@@ -83,14 +90,20 @@ async function readSmall(provider: BlobProvider, desc: Descriptor, o?: CallOptio
  * The blob as a stream that fails with DATA_LOSS when its bytes do not match the descriptor (size or
  * digest). Sizes are checked chunk by chunk, so an over-long source fails before it is all read.
  */
-export async function openVerified(provider: BlobProvider, desc: Descriptor, o?: CallOptions): Promise<Readable> {
+export async function openVerified(
+  provider: BlobProvider,
+  desc: Descriptor,
+  o?: CallOptions,
+): Promise<Readable> {
   throwIfAborted(o?.signal);
   let source: BlobSource;
   try {
     source = await provider(desc.digest);
   } catch (err) {
     if (err instanceof KilnError) throw err;
-    throw new KilnError("NOT_FOUND", `blob ${desc.digest} (${desc.mediaType}) is not available`, { cause: err });
+    throw new KilnError("NOT_FOUND", `blob ${desc.digest} (${desc.mediaType}) is not available`, {
+      cause: err,
+    });
   }
   const stream =
     typeof source === "string"
@@ -102,7 +115,9 @@ export async function openVerified(provider: BlobProvider, desc: Descriptor, o?:
   stream.on("error", (err: Error) => {
     const missing = typeof source === "string" && (err as { code?: string }).code === "ENOENT";
     checked.destroy(
-      missing ? new KilnError("NOT_FOUND", `blob ${desc.digest} not found at ${source}`, { cause: err }) : err,
+      missing
+        ? new KilnError("NOT_FOUND", `blob ${desc.digest} not found at ${source}`, { cause: err })
+        : err,
     );
   });
   // Whoever stops reading the checked stream early also releases the source (file descriptor).

@@ -53,7 +53,11 @@ describe("content store", () => {
   it("rejects a size mismatch (too long fails before the end, too short at the end)", async () => {
     const root = tempDir();
     const store = createContentStore({ root });
-    const endless = new Readable({ read() { this.push(Buffer.alloc(64 * 1024)); } });
+    const endless = new Readable({
+      read() {
+        this.push(Buffer.alloc(64 * 1024));
+      },
+    });
     await expect(store.write(endless, { size: 10 })).rejects.toMatchObject({ code: "DATA_LOSS" });
     await expect(store.write(Buffer.from("abc"), { size: 10 })).rejects.toMatchObject({ code: "DATA_LOSS" });
     expect(ingestOf(root)).toEqual([]);
@@ -80,7 +84,8 @@ describe("content store", () => {
     const root = tempDir();
     const stores = [createContentStore({ root }), createContentStore({ root })];
     const data = Buffer.alloc(4 * 1024 * 1024, 7);
-    const chunks = (n: number) => Array.from({ length: n }, (_, i) => data.subarray((i * data.length) / n, ((i + 1) * data.length) / n));
+    const chunks = (n: number) =>
+      Array.from({ length: n }, (_, i) => data.subarray((i * data.length) / n, ((i + 1) * data.length) / n));
     const results = await Promise.all([
       stores[0]?.write(Readable.from(chunks(64))),
       stores[1]?.write(Readable.from(chunks(16)), { digest: sha256(data), size: data.length }),

@@ -96,10 +96,14 @@ export function createContentStore(options: ContentStoreOptions): ContentStore {
       try {
         const { digest, size } = await ingest(body, tmp, expected.size, o);
         if (expected.digest !== undefined && digest !== expected.digest) {
-          throw new KilnError("DATA_LOSS", `blob digest mismatch: expected ${expected.digest}, got ${digest}`, {
-            hint: "the source changed or was corrupted while it was read",
-            details: { expected: expected.digest, actual: digest },
-          });
+          throw new KilnError(
+            "DATA_LOSS",
+            `blob digest mismatch: expected ${expected.digest}, got ${digest}`,
+            {
+              hint: "the source changed or was corrupted while it was read",
+              details: { expected: expected.digest, actual: digest },
+            },
+          );
         }
         if (expected.size !== undefined && size !== expected.size) {
           throw sizeMismatch(expected.size, size);
@@ -132,7 +136,8 @@ async function ingest(
     transform(chunk: Buffer, _encoding, callback) {
       size += chunk.length;
       // Fail early instead of filling the disk with a stream that is already too long.
-      if (expectedSize !== undefined && size > expectedSize) return callback(sizeMismatch(expectedSize, size));
+      if (expectedSize !== undefined && size > expectedSize)
+        return callback(sizeMismatch(expectedSize, size));
       hash.update(chunk);
       callback(null, chunk);
     },

@@ -8,7 +8,11 @@ import type { ImageManifest } from "./types.js";
  */
 export function toDockerMediaTypes(manifest: ImageManifest): ImageManifest {
   const strip = (d: Descriptor, mediaType: string): Descriptor => {
-    const out: { -readonly [K in keyof Descriptor]: Descriptor[K] } = { mediaType, digest: d.digest, size: d.size };
+    const out: { -readonly [K in keyof Descriptor]: Descriptor[K] } = {
+      mediaType,
+      digest: d.digest,
+      size: d.size,
+    };
     if (d.urls?.length) out.urls = d.urls;
     return out;
   };
@@ -17,7 +21,10 @@ export function toDockerMediaTypes(manifest: ImageManifest): ImageManifest {
     mediaType: MediaType.DockerManifest,
     config: strip(manifest.config, MediaType.DockerConfig),
     layers: manifest.layers.map((l) =>
-      strip(l, l.mediaType === MediaType.DockerForeignLayerGzip ? l.mediaType : toDockerLayerMediaType(l.mediaType)),
+      strip(
+        l,
+        l.mediaType === MediaType.DockerForeignLayerGzip ? l.mediaType : toDockerLayerMediaType(l.mediaType),
+      ),
     ),
   };
 }

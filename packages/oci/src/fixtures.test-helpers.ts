@@ -14,15 +14,22 @@ export function tempDir(prefix = "kiln-oci-"): string {
 }
 
 /** A real gzip layer made by GNU tar from `files`, stored in `store`. */
-export async function makeLayer(store: ContentStore, files: Record<string, string>): Promise<{ blob: Descriptor; diffId: string }> {
+export async function makeLayer(
+  store: ContentStore,
+  files: Record<string, string>,
+): Promise<{ blob: Descriptor; diffId: string }> {
   const dir = tempDir("kiln-layer-");
   for (const [name, text] of Object.entries(files)) {
     mkdirSync(join(dir, name, ".."), { recursive: true });
     writeFileSync(join(dir, name), text);
   }
-  const tarBytes = execFileSync("tar", ["-C", dir, "--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0", "-cf", "-", "."], {
-    maxBuffer: 1 << 26,
-  });
+  const tarBytes = execFileSync(
+    "tar",
+    ["-C", dir, "--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0", "-cf", "-", "."],
+    {
+      maxBuffer: 1 << 26,
+    },
+  );
   const gz = await store.write(Readable.from([tarBytes]).pipe(gzipStream()));
   return {
     blob: { mediaType: MediaType.OciLayerGzip, digest: gz.digest, size: gz.size },
@@ -75,7 +82,10 @@ export function indexOf(entries: Descriptor[]): ImageIndex {
 
 export function named(desc: Descriptor, fullName: string, tag: string): Descriptor {
   const { platform: _platform, ...rest } = desc;
-  return { ...rest, annotations: { "io.containerd.image.name": fullName, "org.opencontainers.image.ref.name": tag } };
+  return {
+    ...rest,
+    annotations: { "io.containerd.image.name": fullName, "org.opencontainers.image.ref.name": tag },
+  };
 }
 
 /** Writes a raw OCI layout directory by hand (for reader tests that need broken layouts). */
@@ -84,7 +94,10 @@ export function writeRawLayout(dir: string, store: ContentStore, index: ImageInd
   writeFileSync(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
   writeFileSync(join(dir, "index.json"), encodeIndex(index));
   for (const d of digests) {
-    writeFileSync(join(dir, "blobs", "sha256", d.slice(7)), readFileSync(store.path(d as `sha256:${string}`)));
+    writeFileSync(
+      join(dir, "blobs", "sha256", d.slice(7)),
+      readFileSync(store.path(d as `sha256:${string}`)),
+    );
   }
 }
 

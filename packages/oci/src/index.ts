@@ -1,4 +1,9 @@
-export { type ArchiveOptions, dockerManifestEntries, writeDockerArchive, writeOciArchive } from "./archive-writer.js";
+export {
+  type ArchiveOptions,
+  dockerManifestEntries,
+  writeDockerArchive,
+  writeOciArchive,
+} from "./archive-writer.js";
 export {
   type BlobProvider,
   type BlobSource,
@@ -11,9 +16,21 @@ export {
 export { type ContentStoreOptions, createContentStore } from "./content-store.js";
 export { toDockerMediaTypes } from "./docker-media-types.js";
 export { DEFAULT_GZIP_LEVEL, gzipStream } from "./gzip.js";
-export { encodeIndex, encodeManifest, orderDescriptor, orderIndex, orderManifest, sortedRecord } from "./json.js";
+export {
+  encodeIndex,
+  encodeManifest,
+  orderDescriptor,
+  orderIndex,
+  orderManifest,
+  sortedRecord,
+} from "./json.js";
 export { matchEntries, nameMatchRank } from "./layout-names.js";
-export { type OciLayout, openOciLayout, type ResolvedLayoutImage, type ResolveOptions } from "./layout-reader.js";
+export {
+  type OciLayout,
+  openOciLayout,
+  type ResolvedLayoutImage,
+  type ResolveOptions,
+} from "./layout-reader.js";
 export { type OciLayoutRef, parseOciLayoutRef } from "./layout-ref.js";
 export { type LayoutDirOptions, writeOciLayoutDir } from "./layout-writer.js";
 export { compatiblePlatforms, pickPlatform, platformRank } from "./platform-match.js";

@@ -9,10 +9,15 @@ import type { ImageIndex, ImageManifest } from "./types.js";
  * because these errors reach users who pointed kiln at a directory (`oci-layout://…` contexts).
  */
 
-const LAYOUT_HINT = "the directory must be an OCI image layout (oci-layout, index.json, blobs/sha256/…); "
-  + "an OCI tar archive must be extracted first";
+const LAYOUT_HINT =
+  "the directory must be an OCI image layout (oci-layout, index.json, blobs/sha256/…); " +
+  "an OCI tar archive must be extracted first";
 
-export async function readLayoutFile(path: string, what: string, o?: { signal?: AbortSignal }): Promise<Buffer> {
+export async function readLayoutFile(
+  path: string,
+  what: string,
+  o?: { signal?: AbortSignal },
+): Promise<Buffer> {
   try {
     return await readFile(path, { signal: o?.signal });
   } catch (err) {
@@ -21,7 +26,10 @@ export async function readLayoutFile(path: string, what: string, o?: { signal?: 
       throw new KilnError("NOT_FOUND", `${what} not found: ${path}`, { cause: err, hint: LAYOUT_HINT });
     }
     if (code === "EISDIR" || code === "ENOTDIR") {
-      throw new KilnError("INVALID_ARGUMENT", `${what} is not a regular file: ${path}`, { cause: err, hint: LAYOUT_HINT });
+      throw new KilnError("INVALID_ARGUMENT", `${what} is not a regular file: ${path}`, {
+        cause: err,
+        hint: LAYOUT_HINT,
+      });
     }
     throw err;
   }
@@ -31,17 +39,24 @@ export function parseLayoutJson(bytes: Buffer, path: string, what: string): unkn
   try {
     return JSON.parse(bytes.toString("utf8"));
   } catch (err) {
-    throw new KilnError("INVALID_ARGUMENT", `${what} is not valid JSON: ${path}`, { cause: err, hint: LAYOUT_HINT });
+    throw new KilnError("INVALID_ARGUMENT", `${what} is not valid JSON: ${path}`, {
+      cause: err,
+      hint: LAYOUT_HINT,
+    });
   }
 }
 
 export function verifyBlob(bytes: Buffer, expected: Digest, path: string, expectedSize?: number): void {
   const actual = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
   if (actual !== expected || (expectedSize !== undefined && bytes.length !== expectedSize)) {
-    throw new KilnError("DATA_LOSS", `blob ${path} does not match its digest ${expected} (got ${actual}, ${bytes.length} bytes)`, {
-      hint: "the layout is corrupted; re-export it",
-      details: { expected, actual, size: bytes.length, expectedSize },
-    });
+    throw new KilnError(
+      "DATA_LOSS",
+      `blob ${path} does not match its digest ${expected} (got ${actual}, ${bytes.length} bytes)`,
+      {
+        hint: "the layout is corrupted; re-export it",
+        details: { expected, actual, size: bytes.length, expectedSize },
+      },
+    );
   }
 }
 
@@ -56,7 +71,8 @@ function isObject(value: unknown): value is Record<string, unknown> {
 export function checkDescriptor(value: unknown, path: string, what: string): Descriptor {
   if (!isObject(value)) throw malformed(path, what, "a descriptor is not an object");
   if (typeof value.mediaType !== "string") throw malformed(path, what, "a descriptor has no mediaType");
-  if (!isDigest(value.digest)) throw malformed(path, what, `unsupported or invalid digest ${JSON.stringify(value.digest)}`);
+  if (!isDigest(value.digest))
+    throw malformed(path, what, `unsupported or invalid digest ${JSON.stringify(value.digest)}`);
   if (!Number.isSafeInteger(value.size) || (value.size as number) < 0) {
     throw malformed(path, what, `descriptor ${value.digest} has an invalid size`);
   }
@@ -80,10 +96,16 @@ export function checkManifest(value: unknown, path: string, what: string): Image
 
 export function checkConfigObject(value: unknown, path: string): void {
   if (!isObject(value)) throw malformed(path, "image config", "not a JSON object");
-  if (value.rootfs !== undefined && !isObject(value.rootfs)) throw malformed(path, "image config", "rootfs is not an object");
+  if (value.rootfs !== undefined && !isObject(value.rootfs))
+    throw malformed(path, "image config", "rootfs is not an object");
 }
 
 /** Whether a blob body is an index, judged by its `mediaType` field or, failing that, its shape. */
 export function looksLikeIndex(value: unknown): boolean {
-  return isObject(value) && (typeof value.mediaType === "string" ? value.mediaType.includes("index") || value.mediaType.includes("list") : Array.isArray(value.manifests));
+  return (
+    isObject(value) &&
+    (typeof value.mediaType === "string"
+      ? value.mediaType.includes("index") || value.mediaType.includes("list")
+      : Array.isArray(value.manifests))
+  );
 }

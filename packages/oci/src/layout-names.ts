@@ -23,13 +23,18 @@ function normalised(name: string): string | undefined {
  * `ref` may be a tag or a name; an exact match beats a tag match, which beats a normalised-name match.
  */
 export function nameMatchRank(entry: Descriptor, ref: string): number | undefined {
-  const names = [entry.annotations?.[Annotation.RefName], entry.annotations?.[Annotation.ContainerdImageName]].filter(
-    (n): n is string => typeof n === "string" && n !== "",
-  );
+  const names = [
+    entry.annotations?.[Annotation.RefName],
+    entry.annotations?.[Annotation.ContainerdImageName],
+  ].filter((n): n is string => typeof n === "string" && n !== "");
   if (names.includes(ref)) return 0;
   if (names.some((n) => tagOf(n) === ref)) return 1;
   const wanted = normalised(ref);
-  if (wanted !== undefined && names.some((n) => (n.includes("/") || n.includes(":")) && normalised(n) === wanted)) return 2;
+  if (
+    wanted !== undefined &&
+    names.some((n) => (n.includes("/") || n.includes(":")) && normalised(n) === wanted)
+  )
+    return 2;
   return undefined;
 }
 

@@ -65,12 +65,20 @@ export async function openOciLayout(dir: string, o?: CallOptions): Promise<OciLa
   const root = resolvePath(dir);
   await checkIsDirectory(root);
   const layoutPath = join(root, "oci-layout");
-  const layout = parseLayoutJson(await readLayoutFile(layoutPath, "oci-layout file", o), layoutPath, "oci-layout file");
+  const layout = parseLayoutJson(
+    await readLayoutFile(layoutPath, "oci-layout file", o),
+    layoutPath,
+    "oci-layout file",
+  );
   const version = (layout as Partial<OciLayoutFile> | null)?.imageLayoutVersion;
   if (version !== OCI_LAYOUT_VERSION) {
-    throw new KilnError("INVALID_ARGUMENT", `unsupported imageLayoutVersion ${JSON.stringify(version)} in ${layoutPath}`, {
-      hint: `kiln reads OCI layouts with imageLayoutVersion ${OCI_LAYOUT_VERSION}`,
-    });
+    throw new KilnError(
+      "INVALID_ARGUMENT",
+      `unsupported imageLayoutVersion ${JSON.stringify(version)} in ${layoutPath}`,
+      {
+        hint: `kiln reads OCI layouts with imageLayoutVersion ${OCI_LAYOUT_VERSION}`,
+      },
+    );
   }
   const indexPath = join(root, "index.json");
   const index = checkIndex(
@@ -90,7 +98,11 @@ export async function openOciLayout(dir: string, o?: CallOptions): Promise<OciLa
   };
 
   const readJson = async (desc: Descriptor, ro?: CallOptions): Promise<unknown> =>
-    parseLayoutJson(await readBlob(desc.digest, { ...ro, size: desc.size }), blobPath(desc.digest), `blob ${desc.digest}`);
+    parseLayoutJson(
+      await readBlob(desc.digest, { ...ro, size: desc.size }),
+      blobPath(desc.digest),
+      `blob ${desc.digest}`,
+    );
 
   const isIndex = (desc: Descriptor, body: unknown): boolean =>
     isIndexMediaType(desc.mediaType) || (!isManifestMediaType(desc.mediaType) && looksLikeIndex(body));
@@ -102,38 +114,67 @@ export async function openOciLayout(dir: string, o?: CallOptions): Promise<OciLa
       // Not listed in index.json but present (a child of a nested index): describe it from its body.
       const bytes = await readBlob(ref, ro);
       const body = parseLayoutJson(bytes, blobPath(ref), `blob ${ref}`);
-      const mediaType = looksLikeIndex(body) ? "application/vnd.oci.image.index.v1+json" : "application/vnd.oci.image.manifest.v1+json";
-      return [{ mediaType: (body as { mediaType?: string }).mediaType ?? mediaType, digest: ref, size: bytes.length }];
+      const mediaType = looksLikeIndex(body)
+        ? "application/vnd.oci.image.index.v1+json"
+        : "application/vnd.oci.image.manifest.v1+json";
+      return [
+        {
+          mediaType: (body as { mediaType?: string }).mediaType ?? mediaType,
+          digest: ref,
+          size: bytes.length,
+        },
+      ];
     }
     const entries = index.manifests.filter((m) => m.annotations?.[ATTESTATION_TYPE] === undefined);
     if (ref === undefined) {
       if (entries.length === 1) return entries;
       const latest = matchEntries(entries, "latest");
       if (latest.length > 0) return latest;
-      throw new KilnError("INVALID_ARGUMENT", `${join(root, "index.json")} lists ${entries.length} images; name one`, {
-        hint: `pick a tag or digest: ${describeEntries(entries)}`,
-      });
+      throw new KilnError(
+        "INVALID_ARGUMENT",
+        `${join(root, "index.json")} lists ${entries.length} images; name one`,
+        {
+          hint: `pick a tag or digest: ${describeEntries(entries)}`,
+        },
+      );
     }
     const found = matchEntries(entries, ref);
     if (found.length === 0) {
-      throw new KilnError("NOT_FOUND", `no image tagged ${JSON.stringify(ref)} in ${join(root, "index.json")}`, {
-        hint: entries.length > 0 ? `available: ${describeEntries(entries)}` : "the layout's index.json lists no images",
-      });
+      throw new KilnError(
+        "NOT_FOUND",
+        `no image tagged ${JSON.stringify(ref)} in ${join(root, "index.json")}`,
+        {
+          hint:
+            entries.length > 0
+              ? `available: ${describeEntries(entries)}`
+              : "the layout's index.json lists no images",
+        },
+      );
     }
     return found;
   };
 
-  const select = async (candidates: Descriptor[], platform: Platform, depth: number, ro?: CallOptions): Promise<Descriptor> => {
+  const select = async (
+    candidates: Descriptor[],
+    platform: Platform,
+    depth: number,
+    ro?: CallOptions,
+  ): Promise<Descriptor> => {
     if (depth > MAX_INDEX_DEPTH) {
       throw new KilnError("INVALID_ARGUMENT", `indexes nested deeper than ${MAX_INDEX_DEPTH} in ${root}`);
     }
     const unique = candidates.filter((d, i) => candidates.findIndex((c) => c.digest === d.digest) === i);
     if (unique.length > 1 && !unique.some((d) => d.platform)) {
-      throw new KilnError("INVALID_ARGUMENT", `the reference matches ${unique.length} different images in ${root}`, {
-        hint: `use a full name or a digest: ${describeEntries(unique)}`,
-      });
+      throw new KilnError(
+        "INVALID_ARGUMENT",
+        `the reference matches ${unique.length} different images in ${root}`,
+        {
+          hint: `use a full name or a digest: ${describeEntries(unique)}`,
+        },
+      );
     }
-    let chosen: Descriptor | undefined = unique.length === 1 ? unique[0] : pickPlatform(platform, unique, (d) => d.platform);
+    let chosen: Descriptor | undefined =
+      unique.length === 1 ? unique[0] : pickPlatform(platform, unique, (d) => d.platform);
     if (!chosen) {
       throw new KilnError("NOT_FOUND", `no manifest for platform ${formatPlatform(platform)} in ${root}`, {
         hint: `available platforms: ${candidates.map((d) => (d.platform ? formatPlatform(d.platform) : "unknown")).join(", ")}`,
@@ -146,7 +187,10 @@ export async function openOciLayout(dir: string, o?: CallOptions): Promise<OciLa
     if (children.length === 0) {
       throw new KilnError("NOT_FOUND", `image index ${chosen.digest} in ${root} lists no manifests`);
     }
-    chosen = children.length === 1 && !children[0]?.platform ? children[0] : pickPlatform(platform, children, (d) => d.platform);
+    chosen =
+      children.length === 1 && !children[0]?.platform
+        ? children[0]
+        : pickPlatform(platform, children, (d) => d.platform);
     return select(chosen ? [chosen] : children.filter((d) => d.platform), platform, depth + 1, ro);
   };
 
@@ -194,6 +238,11 @@ async function checkIsDirectory(dir: string): Promise<void> {
 
 function describeEntries(entries: readonly Descriptor[]): string {
   return entries
-    .map((m) => m.annotations?.["io.containerd.image.name"] ?? m.annotations?.["org.opencontainers.image.ref.name"] ?? m.digest)
+    .map(
+      (m) =>
+        m.annotations?.["io.containerd.image.name"] ??
+        m.annotations?.["org.opencontainers.image.ref.name"] ??
+        m.digest,
+    )
     .join(", ");
 }

@@ -24,7 +24,11 @@ export interface LayoutDirOptions extends CallOptions {
  * written to a temp file, verified and renamed into place; index.json is replaced atomically last, so a
  * reader sees either the old or the new index, and every blob the index names exists.
  */
-export async function writeOciLayoutDir(dir: string, content: ImageContent, o: LayoutDirOptions = {}): Promise<ImageIndex> {
+export async function writeOciLayoutDir(
+  dir: string,
+  content: ImageContent,
+  o: LayoutDirOptions = {},
+): Promise<ImageIndex> {
   const plan = await planContent(content, o);
   const blobsDir = join(dir, "blobs", "sha256");
   await mkdir(blobsDir, { recursive: true });
@@ -53,7 +57,11 @@ async function sizeOf(path: string): Promise<number | undefined> {
 async function atomicWrite(target: string, source: Readable, o: CallOptions): Promise<void> {
   const tmp = `${target}.tmp-${randomBytes(6).toString("hex")}`;
   try {
-    await pipeline(source, createWriteStream(tmp, { flags: "wx", mode: 0o644, flush: true }), o.signal ? { signal: o.signal } : {});
+    await pipeline(
+      source,
+      createWriteStream(tmp, { flags: "wx", mode: 0o644, flush: true }),
+      o.signal ? { signal: o.signal } : {},
+    );
     await rename(tmp, target);
   } finally {
     await rm(tmp, { force: true });
@@ -90,4 +98,3 @@ async function mergeIndex(dir: string, next: ImageIndex): Promise<ImageIndex> {
   });
   return { ...next, manifests: [...kept, ...next.manifests] };
 }
-

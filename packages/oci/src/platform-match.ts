@@ -22,7 +22,8 @@ export function compatiblePlatforms(wanted: Platform): Platform[] {
   const n = variantNumber(p.variant);
   switch (p.architecture) {
     case "amd64":
-      for (let v = (n ?? 1) - 1; v >= 1; v--) out.push(normalizePlatform({ os, architecture: "amd64", variant: `v${v}` }));
+      for (let v = (n ?? 1) - 1; v >= 1; v--)
+        out.push(normalizePlatform({ os, architecture: "amd64", variant: `v${v}` }));
       out.push({ os, architecture: "386" });
       break;
     case "arm":
@@ -48,7 +49,11 @@ export function platformRank(wanted: Platform, candidate: Platform): number | un
 }
 
 /** Picks the best-matching item for `wanted`; undefined when none matches. Ties keep the first. */
-export function pickPlatform<T>(wanted: Platform, items: readonly T[], platformOf: (item: T) => Platform | undefined): T | undefined {
+export function pickPlatform<T>(
+  wanted: Platform,
+  items: readonly T[],
+  platformOf: (item: T) => Platform | undefined,
+): T | undefined {
   let best: { item: T; rank: number } | undefined;
   for (const item of items) {
     const platform = platformOf(item);

@@ -15,7 +15,8 @@ export interface ImageName {
 
 const DEFAULT_DOMAIN = "docker.io";
 const COMPONENT_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const DOMAIN_RE = /^(?:\[[a-fA-F0-9:]+\]|[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*)(?::[0-9]+)?$/;
+const DOMAIN_RE =
+  /^(?:\[[a-fA-F0-9:]+\]|[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*)(?::[0-9]+)?$/;
 const TAG_RE = /^[\w][\w.-]{0,127}$/;
 const DIGEST_RE = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
 
@@ -52,7 +53,12 @@ export function parseImageName(text: string): ImageName {
   if (slash >= 0) {
     const first = rest.slice(0, slash);
     // Docker's rule: the first component is a registry host when it looks like one.
-    if (first.includes(".") || first.includes(":") || first === "localhost" || first !== first.toLowerCase()) {
+    if (
+      first.includes(".") ||
+      first.includes(":") ||
+      first === "localhost" ||
+      first !== first.toLowerCase()
+    ) {
       if (!DOMAIN_RE.test(first)) throw invalid(text, "bad registry host");
       domain = first === "index.docker.io" ? DEFAULT_DOMAIN : first;
       path = rest.slice(slash + 1);
@@ -60,7 +66,10 @@ export function parseImageName(text: string): ImageName {
   }
   for (const component of path.split("/")) {
     if (!COMPONENT_RE.test(component)) {
-      throw invalid(text, component === "" ? "empty path component" : `bad path component ${JSON.stringify(component)}`);
+      throw invalid(
+        text,
+        component === "" ? "empty path component" : `bad path component ${JSON.stringify(component)}`,
+      );
     }
   }
   if (domain === DEFAULT_DOMAIN && !path.includes("/")) path = `library/${path}`;
@@ -70,5 +79,12 @@ export function parseImageName(text: string): ImageName {
   if (domain === DEFAULT_DOMAIN) {
     familiarPath = path.startsWith("library/") && path.split("/").length === 2 ? path.slice(8) : path;
   }
-  return { domain, path, tag, digest, full: `${domain}/${path}${suffix}`, familiar: `${familiarPath}${suffix}` };
+  return {
+    domain,
+    path,
+    tag,
+    digest,
+    full: `${domain}/${path}${suffix}`,
+    familiar: `${familiarPath}${suffix}`,
+  };
 }

@@ -40,12 +40,17 @@ const TYPE_BITS: Record<TarEntry["type"], number> = {
  * Writes `entries` in the given order as a tar stream to `out`. Headers carry no user/group names;
  * names longer than ustar allows, or not ASCII, get PAX headers.
  */
-export async function packTar(out: Writable, entries: Iterable<TarEntry> | AsyncIterable<TarEntry>, o?: PackOptions): Promise<void> {
+export async function packTar(
+  out: Writable,
+  entries: Iterable<TarEntry> | AsyncIterable<TarEntry>,
+  o?: PackOptions,
+): Promise<void> {
   const pack = tar.pack();
   const piped = pipeline(pack, out, { end: o?.end ?? true, ...(o?.signal ? { signal: o.signal } : {}) });
   const fill = async (): Promise<void> => {
     for await (const entry of entries) {
-      if (o?.signal?.aborted) throw new KilnError("CANCELED", "archive write canceled", { cause: o.signal.reason });
+      if (o?.signal?.aborted)
+        throw new KilnError("CANCELED", "archive write canceled", { cause: o.signal.reason });
       await addEntry(pack, entry);
     }
     pack.finalize();
@@ -58,13 +63,15 @@ export async function packTar(out: Writable, entries: Iterable<TarEntry> | Async
   const [fillResult, pipeResult] = await Promise.allSettled([filled, piped]);
   if (fillResult.status === "rejected") throw fillResult.reason;
   if (pipeResult.status === "rejected") {
-    if (o?.signal?.aborted) throw new KilnError("CANCELED", "archive write canceled", { cause: o.signal.reason });
+    if (o?.signal?.aborted)
+      throw new KilnError("CANCELED", "archive write canceled", { cause: o.signal.reason });
     throw pipeResult.reason;
   }
 }
 
 async function addEntry(pack: tar.Pack, entry: TarEntry): Promise<void> {
-  const size = entry.type === "file" ? (entry.size ?? (entry.body instanceof Uint8Array ? entry.body.length : 0)) : 0;
+  const size =
+    entry.type === "file" ? (entry.size ?? (entry.body instanceof Uint8Array ? entry.body.length : 0)) : 0;
   const header: Partial<tar.Header> & { name: string } = {
     name: entry.name,
     type: entry.type,
@@ -81,12 +88,16 @@ async function addEntry(pack: tar.Pack, entry: TarEntry): Promise<void> {
   if (entry.devmajor !== undefined) header.devmajor = entry.devmajor;
   if (entry.devminor !== undefined) header.devminor = entry.devminor;
   if (entry.body === undefined || entry.type !== "file") {
-    await new Promise<void>((resolve, reject) => pack.entry(header, (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      pack.entry(header, (err) => (err ? reject(err) : resolve())),
+    );
     return;
   }
   if (entry.body instanceof Uint8Array) {
     const bytes = Buffer.from(entry.body);
-    await new Promise<void>((resolve, reject) => pack.entry(header, bytes, (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      pack.entry(header, bytes, (err) => (err ? reject(err) : resolve())),
+    );
     return;
   }
   const source = await entry.body();
