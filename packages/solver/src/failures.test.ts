@@ -2,6 +2,7 @@ import { isKilnError, KilnError, noopProgress } from "@kiln/core";
 import { describe, expect, it } from "vitest";
 import {
   aborted,
+  afterGate,
   createFakeOps,
   createMemoryCache,
   createRecorder,
@@ -99,7 +100,7 @@ describe("failures", () => {
   it("does not cancel work a failing job shares with another live job", async () => {
     const { ops, solver } = setup();
     const gate = deferred();
-    const shared = ops.vtx({ name: "shared", exec: async () => (await gate.promise, ["s"]) });
+    const shared = ops.vtx({ name: "shared", exec: afterGate(gate.promise, "s") });
     const failing = ops.vtx({
       name: "failing",
       exec: async () => {

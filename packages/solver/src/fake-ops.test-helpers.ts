@@ -195,3 +195,9 @@ export const aborted = (signal: AbortSignal | undefined): Promise<void> =>
   new Promise((r) => (signal?.aborted ? r() : signal?.addEventListener("abort", () => r(), { once: true })));
 
 export const edge = (vertex: SolverVertex, index = 0): SolverEdge => ({ vertex, index });
+
+/** An exec that returns `[value]` once `gate` resolves. */
+export const afterGate = (gate: Promise<unknown>, value: string) => async (): Promise<string[]> => {
+  await gate;
+  return [value];
+};

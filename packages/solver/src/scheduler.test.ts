@@ -2,6 +2,7 @@ import { isKilnError, noopProgress } from "@kiln/core";
 import { describe, expect, it } from "vitest";
 import {
   aborted,
+  afterGate,
   createFakeOps,
   createMemoryCache,
   createRecorder,
@@ -39,7 +40,7 @@ describe("single-flight", () => {
   it("shares equal digests between two concurrent jobs, even across distinct vertex objects", async () => {
     const { ops, solver } = setup();
     const gate = deferred();
-    const slow = { name: "slow", exec: async () => (await gate.promise, ["slow-result"]) };
+    const slow = { name: "slow", exec: afterGate(gate.promise, "slow-result") };
     const rootA = ops.vtx({ name: "a", inputs: [ops.vtx(slow)] });
     const rootB = ops.vtx({ name: "b", inputs: [ops.vtx(slow)] });
     const shared = rootA.inputs[0]?.vertex;
@@ -131,7 +132,7 @@ describe("cancellation", () => {
   it("keeps a shared vertex running for the other job when one job is aborted", async () => {
     const { ops, solver } = setup();
     const gate = deferred();
-    const shared = ops.vtx({ name: "shared", exec: async () => (await gate.promise, ["s"]) });
+    const shared = ops.vtx({ name: "shared", exec: afterGate(gate.promise, "s") });
     const rootA = ops.vtx({ name: "a", inputs: [shared] });
     const rootB = ops.vtx({ name: "b", inputs: [shared] });
     const abortA = new AbortController();
@@ -192,7 +193,7 @@ describe("cancellation", () => {
   it("lets a canceled job leave a queued exec without waiting for a parallelism slot", async () => {
     const { ops, solver } = setup(1);
     const gate = deferred();
-    const long = ops.vtx({ name: "long", exec: async () => (await gate.promise, ["long"]) });
+    const long = ops.vtx({ name: "long", exec: afterGate(gate.promise, "long") });
     const queued = ops.vtx({ name: "queued" });
     const jobLong = solver.solve(edge(long), { progress: noopProgress });
     await until(() => ops.calls(long).exec === 1);
