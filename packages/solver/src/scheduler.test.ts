@@ -73,6 +73,24 @@ describe("single-flight", () => {
     expect(ops.calls(v).exec).toBe(2);
     expect(mem.saves).toEqual([]);
   });
+
+  it("executes a multi-output vertex once and keys each output separately", async () => {
+    const { ops, mem, solver } = setup();
+    const split = ops.vtx({ name: "split", exec: async () => ["left", "right"] });
+    const root = ops.vtx({ name: "root", inputs: [edge(split, 1), edge(split, 0)] });
+
+    const { result } = await solver.solve(edge(root), { progress: noopProgress });
+
+    expect(result).toBe("root(right,left)");
+    expect(ops.calls(split).exec).toBe(1);
+    expect(mem.keysOf(split)).toHaveLength(2);
+  });
+
+  it("defaults parallelism to the available CPUs", async () => {
+    const ops = createFakeOps();
+    const solver = createSolver({ resolveOp: ops.resolveOp, cache: createMemoryCache().cache });
+    expect((await solver.solve(edge(ops.vtx({ name: "v" })), { progress: noopProgress })).result).toBe("v()");
+  });
 });
 
 describe("parallelism", () => {
