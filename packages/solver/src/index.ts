@@ -6,3 +6,4 @@ export {
   type Solver,
   type SolverOptions,
 } from "./solver.js";
+export { opName, type VertexGraphOptions, vertexGraph, vertexGraphFromLoaded } from "./vertex-graph.js";
