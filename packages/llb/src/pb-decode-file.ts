@@ -1,11 +1,11 @@
 import type { BinaryReader } from "@bufbuild/protobuf/wire";
 import type * as pb from "./pb.js";
-import { isLen, isVarint, readBigInt64, readInt64, readMessage, readSub } from "./wire.js";
+import { append, isLen, isVarint, readBigInt64, readInt64, readMessage, readSub } from "./wire.js";
 
 export function readFileOp(r: BinaryReader, len: number): pb.FileOp {
   return readMessage<pb.FileOp>(r, len, {}, (m, no, wt) => {
     if (no !== 2 || !isLen(wt)) return false;
-    (m.actions ??= []).push(readSub(r, readFileAction));
+    m.actions = append(m.actions, readSub(r, readFileAction));
     return true;
   });
 }
@@ -41,7 +41,7 @@ function readCopy(r: BinaryReader, len: number): pb.FileActionCopy {
     const flag = flags[no as keyof typeof flags];
     const list = lists[no as keyof typeof lists];
     if (flag && isVarint(wt)) m[flag] = r.bool();
-    else if (list && isLen(wt)) (m[list] ??= []).push(r.string());
+    else if (list && isLen(wt)) m[list] = append(m[list], r.string());
     else if (no === 1 && isLen(wt)) m.src = r.string();
     else if (no === 2 && isLen(wt)) m.dest = r.string();
     else if (no === 3 && isLen(wt)) m.owner = readSub(r, readChown);

@@ -2,6 +2,7 @@ import { BinaryReader } from "@bufbuild/protobuf/wire";
 import type * as pb from "./pb.js";
 import { readFileOp } from "./pb-decode-file.js";
 import {
+  append,
   isLen,
   isVarint,
   readInt64,
@@ -22,7 +23,7 @@ function readOp(r: BinaryReader, len: number): pb.Op {
     if (!isLen(wt)) return false;
     switch (no) {
       case 1:
-        (m.inputs ??= []).push(readSub(r, readInput));
+        m.inputs = append(m.inputs, readSub(r, readInput));
         return true;
       case 2:
         m.op = { case: "exec", value: readSub(r, readExecOp) };
@@ -51,7 +52,7 @@ function readOp(r: BinaryReader, len: number): pb.Op {
       case 11:
         m.constraints = readMessage<pb.WorkerConstraints>(r, r.uint32(), {}, (c, no, wt) => {
           if (no !== 1 || !isLen(wt)) return false;
-          (c.filter ??= []).push(r.string());
+          c.filter = append(c.filter, r.string());
           return true;
         });
         return true;
@@ -76,7 +77,7 @@ function readPlatform(r: BinaryReader, len: number): pb.Platform {
     else if (no === 2) m.os = r.string();
     else if (no === 3) m.variant = r.string();
     else if (no === 4) m.osVersion = r.string();
-    else if (no === 5) (m.osFeatures ??= []).push(r.string());
+    else if (no === 5) m.osFeatures = append(m.osFeatures, r.string());
     else return false;
     return true;
   });
@@ -85,7 +86,7 @@ function readPlatform(r: BinaryReader, len: number): pb.Platform {
 function readExecOp(r: BinaryReader, len: number): pb.ExecOp {
   return readMessage<pb.ExecOp>(r, len, {}, (m, no, wt) => {
     if (no === 1 && isLen(wt)) m.meta = readSub(r, readMeta);
-    else if (no === 2 && isLen(wt)) (m.mounts ??= []).push(readSub(r, readMount));
+    else if (no === 2 && isLen(wt)) m.mounts = append(m.mounts, readSub(r, readMount));
     else if (no === 3 && isVarint(wt)) m.network = r.int32();
     else if (no === 4 && isVarint(wt)) m.security = r.int32();
     else if (no === 5 && isLen(wt)) {
@@ -96,7 +97,7 @@ function readExecOp(r: BinaryReader, len: number): pb.ExecOp {
         else return false;
         return true;
       });
-      (m.secretenv ??= []).push(s);
+      m.secretenv = append(m.secretenv, s);
     } else if (no === 6 && isLen(wt)) {
       const d = readMessage<pb.CDIDevice>(r, r.uint32(), {}, (d, no, wt) => {
         if (no === 1 && isLen(wt)) d.name = r.string();
@@ -104,7 +105,7 @@ function readExecOp(r: BinaryReader, len: number): pb.ExecOp {
         else return false;
         return true;
       });
-      (m.cdiDevices ??= []).push(d);
+      m.cdiDevices = append(m.cdiDevices, d);
     } else return false;
     return true;
   });
@@ -112,8 +113,8 @@ function readExecOp(r: BinaryReader, len: number): pb.ExecOp {
 
 function readMeta(r: BinaryReader, len: number): pb.Meta {
   return readMessage<pb.Meta>(r, len, {}, (m, no, wt) => {
-    if (no === 1 && isLen(wt)) (m.args ??= []).push(r.string());
-    else if (no === 2 && isLen(wt)) (m.env ??= []).push(r.string());
+    if (no === 1 && isLen(wt)) m.args = append(m.args, r.string());
+    else if (no === 2 && isLen(wt)) m.env = append(m.env, r.string());
     else if (no === 3 && isLen(wt)) m.cwd = r.string();
     else if (no === 4 && isLen(wt)) m.user = r.string();
     else if (no === 5 && isLen(wt)) m.proxyEnv = readSub(r, readProxyEnv);
@@ -124,7 +125,7 @@ function readMeta(r: BinaryReader, len: number): pb.Meta {
         else return false;
         return true;
       });
-      (m.extraHosts ??= []).push(h);
+      m.extraHosts = append(m.extraHosts, h);
     } else if (no === 7 && isLen(wt)) m.hostname = r.string();
     else if (no === 9 && isLen(wt)) {
       const u = readMessage<pb.Ulimit>(r, r.uint32(), {}, (u, no, wt) => {
@@ -134,10 +135,11 @@ function readMeta(r: BinaryReader, len: number): pb.Meta {
         else return false;
         return true;
       });
-      (m.ulimit ??= []).push(u);
+      m.ulimit = append(m.ulimit, u);
     } else if (no === 10 && isLen(wt)) m.cgroupParent = r.string();
     else if (no === 11 && isVarint(wt)) m.removeMountStubsRecursive = r.bool();
-    else if (no === 12 && (isVarint(wt) || isLen(wt))) readRepeatedInt(r, wt, (m.validExitCodes ??= []), false);
+    else if (no === 12 && (isVarint(wt) || isLen(wt)))
+      m.validExitCodes = readRepeatedInt(r, wt, m.validExitCodes, false);
     else return false;
     return true;
   });
@@ -198,14 +200,22 @@ function readSecretOpt(r: BinaryReader, len: number): pb.SecretOpt {
 function readSourceOp(r: BinaryReader, len: number): pb.SourceOp {
   return readMessage<pb.SourceOp>(r, len, {}, (m, no, wt) => {
     if (no === 1 && isLen(wt)) m.identifier = r.string();
-    else if (no === 2 && isLen(wt)) readStringMapEntry(r, (m.attrs ??= {}));
+    else if (no === 2 && isLen(wt)) m.attrs = readStringMapEntry(r, m.attrs);
     else return false;
     return true;
   });
 }
 
-function readStringMapEntry(r: BinaryReader, out: Record<string, string>): void {
-  readMapEntry(r, out, () => "", (r, wt) => (isLen(wt) ? r.string() : undefined));
+function readStringMapEntry(
+  r: BinaryReader,
+  map: Record<string, string> | undefined,
+): Record<string, string> {
+  return readMapEntry(
+    r,
+    map,
+    () => "",
+    (r, wt) => (isLen(wt) ? r.string() : undefined),
+  );
 }
 
 function readSingleInput(r: BinaryReader, len: number): { input?: number } {
@@ -220,8 +230,13 @@ function readBuildOp(r: BinaryReader, len: number): pb.BuildOp {
   return readMessage<pb.BuildOp>(r, len, {}, (m, no, wt) => {
     if (no === 1 && isVarint(wt)) m.builder = readInt64(r);
     else if (no === 2 && isLen(wt)) {
-      readMapEntry(r, (m.inputs ??= {}), () => ({}), (r, wt) => (isLen(wt) ? readSub(r, readSingleInput) : undefined));
-    } else if (no === 4 && isLen(wt)) readStringMapEntry(r, (m.attrs ??= {}));
+      m.inputs = readMapEntry(
+        r,
+        m.inputs,
+        () => ({}),
+        (r, wt) => (isLen(wt) ? readSub(r, readSingleInput) : undefined),
+      );
+    } else if (no === 4 && isLen(wt)) m.attrs = readStringMapEntry(r, m.attrs);
     else return false;
     return true;
   });
@@ -230,7 +245,7 @@ function readBuildOp(r: BinaryReader, len: number): pb.BuildOp {
 function readMergeOp(r: BinaryReader, len: number): pb.MergeOp {
   return readMessage<pb.MergeOp>(r, len, {}, (m, no, wt) => {
     if (no !== 1 || !isLen(wt)) return false;
-    (m.inputs ??= []).push(readSub(r, readSingleInput));
+    m.inputs = append(m.inputs, readSub(r, readSingleInput));
     return true;
   });
 }
@@ -247,7 +262,7 @@ function readDiffOp(r: BinaryReader, len: number): pb.DiffOp {
 function readPassthroughOp(r: BinaryReader, len: number): pb.PassthroughOp {
   return readMessage<pb.PassthroughOp>(r, len, {}, (m, no, wt) => {
     if (no === 1 && isLen(wt)) m.id = r.string();
-    else if (no === 2 && (isVarint(wt) || isLen(wt))) readRepeatedInt(r, wt, (m.outputs ??= []), true);
+    else if (no === 2 && (isVarint(wt) || isLen(wt))) m.outputs = readRepeatedInt(r, wt, m.outputs, true);
     else return false;
     return true;
   });

@@ -1,5 +1,5 @@
-import type { Definition, OpMetadata, SourceInfo, SourceLocations, SourceRange } from "@kiln/core";
 import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import type { Definition, OpMetadata, SourceInfo, SourceLocations, SourceRange } from "@kiln/core";
 import {
   boolMapValue,
   isLen,
@@ -80,7 +80,12 @@ export function decodeDefinitionMessage(bytes: Uint8Array): Definition {
   readMessage(r, bytes.length, {}, (_, no, wt) => {
     if (no === 1 && isLen(wt)) def.push(r.bytes());
     else if (no === 2 && isLen(wt)) {
-      readMapEntry(r, metadata, () => ({}), (r, wt) => (isLen(wt) ? readSub(r, readOpMetadata) : undefined));
+      readMapEntry(
+        r,
+        metadata,
+        () => ({}),
+        (r, wt) => (isLen(wt) ? readSub(r, readOpMetadata) : undefined),
+      );
     } else if (no === 3 && isLen(wt)) source = readSub(r, readSource);
     else return false;
     return true;
@@ -93,7 +98,12 @@ export function readOpMetadata(r: BinaryReader, len: number): OpMetadata {
     if (no === 1 && isVarint(wt)) m.ignoreCache = r.bool();
     else if (no === 2 && isLen(wt)) {
       m.description ??= {};
-      readMapEntry(r, m.description, () => "", (r, wt) => (isLen(wt) ? r.string() : undefined));
+      readMapEntry(
+        r,
+        m.description,
+        () => "",
+        (r, wt) => (isLen(wt) ? r.string() : undefined),
+      );
     } else if (no === 4 && isLen(wt)) {
       m.exportCache = readMessage(r, r.uint32(), { value: false }, (e, no, wt) => {
         if (no !== 1 || !isVarint(wt)) return false;
@@ -102,15 +112,25 @@ export function readOpMetadata(r: BinaryReader, len: number): OpMetadata {
       }).value;
     } else if (no === 5 && isLen(wt)) {
       m.caps ??= {};
-      readMapEntry(r, m.caps, () => false, (r, wt) => (isVarint(wt) ? r.bool() : undefined));
+      readMapEntry(
+        r,
+        m.caps,
+        () => false,
+        (r, wt) => (isVarint(wt) ? r.bool() : undefined),
+      );
     } else if (no === 6 && isLen(wt)) {
-      m.progressGroup = readMessage(r, r.uint32(), { id: "", name: "", weak: false }, (g, no, wt) => {
-        if (no === 1 && isLen(wt)) g.id = r.string();
-        else if (no === 2 && isLen(wt)) g.name = r.string();
-        else if (no === 3 && isVarint(wt)) g.weak = r.bool();
-        else return false;
-        return true;
-      });
+      m.progressGroup = readMessage<{ id: string; name: string; weak: boolean }>(
+        r,
+        r.uint32(),
+        { id: "", name: "", weak: false },
+        (g, no, wt) => {
+          if (no === 1 && isLen(wt)) g.id = r.string();
+          else if (no === 2 && isLen(wt)) g.name = r.string();
+          else if (no === 3 && isVarint(wt)) g.weak = r.bool();
+          else return false;
+          return true;
+        },
+      );
     } else return false;
     return true;
   });

@@ -1,5 +1,5 @@
-import { KilnError } from "@kiln/core";
 import { type BinaryReader, type BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { KilnError } from "@kiln/core";
 
 /**
  * Small helpers over @bufbuild/protobuf's wire primitives that reproduce Go's deterministic proto3
@@ -164,27 +164,39 @@ export function readBigInt64(r: BinaryReader): bigint {
   return BigInt(r.int64());
 }
 
-/** Repeated int32/int64 fields: accepts both packed and unpacked encodings. */
-export function readRepeatedInt(r: BinaryReader, wt: WireType, out: number[], wide: boolean): boolean {
+/** Appends to a repeated field that may not exist yet. */
+export function append<T>(list: T[] | undefined, value: T): T[] {
+  const out = list ?? [];
+  out.push(value);
+  return out;
+}
+
+/** Repeated int32/int64 fields (wire type varint or length-delimited): accepts packed and unpacked. */
+export function readRepeatedInt(
+  r: BinaryReader,
+  wt: WireType,
+  list: number[] | undefined,
+  wide: boolean,
+): number[] {
+  const out = list ?? [];
   const one = () => (wide ? readInt64(r) : r.int32());
   if (wt === VARINT) {
     out.push(one());
-    return true;
+    return out;
   }
-  if (wt !== LEN) return false;
   const end = r.uint32() + r.pos;
   while (r.pos < end) out.push(one());
   if (r.pos !== end) throw new RangeError("packed field overruns its length");
-  return true;
+  return out;
 }
 
 /** One map entry: key = field 1, value = field 2; missing parts take their zero value. */
 export function readMapEntry<V>(
   r: BinaryReader,
-  out: Record<string, V>,
+  map: Record<string, V> | undefined,
   zero: () => V,
   readValue: (r: BinaryReader, wt: WireType) => V | undefined,
-): void {
+): Record<string, V> {
   const entry = { key: "", value: zero() };
   readMessage(r, r.uint32(), entry, (e, no, wt) => {
     if (no === 1 && wt === LEN) e.key = r.string();
@@ -195,5 +207,7 @@ export function readMapEntry<V>(
     } else return false;
     return true;
   });
+  const out = map ?? {};
   out[entry.key] = entry.value;
+  return out;
 }
