@@ -83,7 +83,8 @@ export function detectSyntax(source: string): { ref: string; value: string; line
       // a duplicate directive ends detection, keeping what was found before it
     }
     const found = parser.directives.find((d) => d.name === "syntax");
-    if (found) return { ref: found.value.split(" ")[0] as string, value: found.value, line: found.line + offset };
+    if (found)
+      return { ref: found.value.split(" ")[0] as string, value: found.value, line: found.line + offset };
   }
   try {
     const json = JSON.parse(text) as unknown;

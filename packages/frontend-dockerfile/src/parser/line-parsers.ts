@@ -4,7 +4,7 @@
  */
 import { isSpace, trimLeftSpace } from "../shell/chars.js";
 import { goQuote } from "./go-quote.js";
-import { newNode, type Node } from "./node.js";
+import { type Node, newNode } from "./node.js";
 import { goRegexpSplit, splitCommand, WHITESPACE_RUN } from "./split-command.js";
 
 export interface LineContext {
@@ -213,5 +213,12 @@ export function nodeFromLine(line: string, ctx: LineContext, comments: string[])
   const { cmd, flags, args } = splitCommand(line, ctx.escapeToken);
   const parser = Object.hasOwn(DISPATCH, cmd.toLowerCase()) ? DISPATCH[cmd.toLowerCase()] : undefined;
   const { next, attributes } = (parser ?? parseIgnore)(args, ctx);
-  return newNode({ value: cmd, original: line, flags, next, attributes: { ...attributes }, prevComment: comments });
+  return newNode({
+    value: cmd,
+    original: line,
+    flags,
+    next,
+    attributes: { ...attributes },
+    prevComment: comments,
+  });
 }

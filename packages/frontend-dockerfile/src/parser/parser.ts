@@ -9,7 +9,7 @@ import type { EscapeToken } from "../shell/lex.js";
 import { createDirectiveParser, type Directive, DirectiveError } from "./directives.js";
 import { heredocsFromLine } from "./heredoc.js";
 import { LineParseError, nodeFromLine } from "./line-parsers.js";
-import { newNode, type Node } from "./node.js";
+import { type Node, newNode } from "./node.js";
 
 export interface ParseWarning {
   /** Build-check rule name. */
@@ -56,14 +56,15 @@ const isComment = (line: string): boolean => trimLeftSpace(line).startsWith("#")
  * The escape token is the line-continuation marker when it is the last non-blank character, unless
  * it is itself escaped (`\\` at the end of `ENV C trailing\\` is a literal backslash).
  */
-function continuationRegex(escape: EscapeToken): RegExp {
-  const e = escape === "\\" ? "\\\\" : "`";
+function continuationRegex(token: EscapeToken): RegExp {
+  const e = token === "\\" ? "\\\\" : "`";
   return new RegExp(`([^${e}])${e}[ \\t]*$|^${e}[ \\t]*$`);
 }
 
 function canContainHeredoc(node: Node): boolean {
   let n = node;
-  if (n.value.toLowerCase() === "onbuild" && n.next && n.next.children.length > 0) n = n.next.children[0] as Node;
+  if (n.value.toLowerCase() === "onbuild" && n.next && n.next.children.length > 0)
+    n = n.next.children[0] as Node;
   return ["add", "copy", "run"].includes(n.value.toLowerCase()) && !n.attributes.json;
 }
 
@@ -76,7 +77,8 @@ function keyword(line: string): string {
  * `location: { file, line, instruction }`, plus `details.endLine`).
  */
 export function parse(source: string | Uint8Array, file = "Dockerfile"): ParseResult {
-  const text = typeof source === "string" ? source : new TextDecoder("utf-8", { ignoreBOM: true }).decode(source);
+  const text =
+    typeof source === "string" ? source : new TextDecoder("utf-8", { ignoreBOM: true }).decode(source);
   const lines = splitLines(text);
   let index = 0;
   let currentLine = 0;

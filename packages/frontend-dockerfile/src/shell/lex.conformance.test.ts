@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { readConformance } from "../parser/conformance.test-helpers.js";
-import { convertShellPatternToRegex } from "./pattern.js";
 import { createLexer } from "./lex.js";
+import { convertShellPatternToRegex } from "./pattern.js";
 
 const text = readConformance("shell-lex-cases.txt");
 const lines = text.split("\n");
@@ -101,7 +101,9 @@ describe("shell-lex-cases section 5 (convertShellPatternToRegex)", () => {
     (m) => [JSON.parse(`"${m[1]}"`), JSON.parse(`"${m[2]}"`)] as [string, string],
   );
   const invalidLine = s5.find((l) => l.includes("invalid patterns")) ?? "";
-  const invalid = [...invalidLine.matchAll(new RegExp(quoted, "g"))].map((m) => JSON.parse(`"${m[1]}"`) as string);
+  const invalid = [...invalidLine.matchAll(new RegExp(quoted, "g"))].map(
+    (m) => JSON.parse(`"${m[1]}"`) as string,
+  );
 
   it("found the documented cases", () => {
     expect(pairs.length).toBe(4);

@@ -55,7 +55,7 @@ class WordProcessor {
   constructor(
     word: string,
     private readonly env: EnvLookup,
-    private readonly escape: EscapeToken,
+    private readonly escapeToken: EscapeToken,
     private readonly opts: LexerOptions,
   ) {
     this.chars = Array.from(word);
@@ -97,12 +97,13 @@ class WordProcessor {
           result += tmp;
           words.addString(tmp); // unquoted expansion results are subject to word splitting
         } else if (ch === "<" || (quotes && (ch === "'" || ch === '"'))) {
-          const tmp = ch === "<" ? this.processPossibleHeredoc() : ch === "'" ? this.singleQuote() : this.doubleQuote();
+          const tmp =
+            ch === "<" ? this.processPossibleHeredoc() : ch === "'" ? this.singleQuote() : this.doubleQuote();
           result += tmp;
           words.addRawString(tmp);
         } else {
           ch = this.next();
-          if (ch === this.escape) {
+          if (ch === this.escapeToken) {
             if (this.rawEscapes) {
               words.addRawChar(ch);
               result += ch;
@@ -130,7 +131,8 @@ class WordProcessor {
     if (this.opts.rawQuotes) result += open;
     for (;;) {
       const ch = this.next();
-      if (ch === EOF) throw new LexError("unexpected end of statement while looking for matching single-quote");
+      if (ch === EOF)
+        throw new LexError("unexpected end of statement while looking for matching single-quote");
       if (ch === "'") return this.opts.rawQuotes ? result + ch : result;
       result += ch;
     }
@@ -143,7 +145,8 @@ class WordProcessor {
     if (this.opts.rawQuotes) result += open;
     for (;;) {
       const peek = this.peek();
-      if (peek === EOF) throw new LexError("unexpected end of statement while looking for matching double-quote");
+      if (peek === EOF)
+        throw new LexError("unexpected end of statement while looking for matching double-quote");
       if (peek === '"') {
         const close = this.next();
         return this.opts.rawQuotes ? result + close : result;
@@ -153,11 +156,11 @@ class WordProcessor {
         continue;
       }
       let ch = this.next();
-      if (ch === this.escape) {
+      if (ch === this.escapeToken) {
         if (this.rawEscapes) result += ch;
         const after = this.peek();
         if (after === EOF) continue; // the missing closing quote is reported next iteration
-        if (after === '"' || after === "$" || after === this.escape) ch = this.next();
+        if (after === '"' || after === "$" || after === this.escapeToken) ch = this.next();
       }
       result += ch;
     }
@@ -242,6 +245,7 @@ class WordProcessor {
   private processReplace(name: string): string {
     const all = this.peek() === "/";
     if (all) this.next();
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: literal text of BuildKit's message
     const pattern = this.stopOn("/", "syntax error: missing '/' in ${}");
     const replacement = this.stopOn("}", "syntax error: missing '}'");
     const value = this.getEnv(name);

@@ -20,7 +20,11 @@ const REGEX_SPECIAL = new Set(["[", "]", "{", "}", ".", "+", "(", ")", "|", "^",
  * Converts a shell pattern: `*` any run, `?` one character, `\*` `\?` `\\` literals, `\}` and `\/`
  * stand for `}` and `/` (they had to be escaped inside `${...}`), any other escape is an error.
  */
-export function convertShellPatternToRegex(pattern: string, greedy: boolean, anchored: boolean): ShellPattern {
+export function convertShellPatternToRegex(
+  pattern: string,
+  greedy: boolean,
+  anchored: boolean,
+): ShellPattern {
   const chars = Array.from(pattern);
   let go = anchored ? "^" : "";
   let js = go;
