@@ -1,4 +1,4 @@
-import type { Readable, Writable } from "node:stream";
+import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { type CallOptions, KilnError } from "@kiln/core";
 import tar from "tar-stream";
@@ -46,7 +46,10 @@ export async function packTar(
   o?: PackOptions,
 ): Promise<void> {
   const pack = tar.pack();
-  const piped = pipeline(pack, out, { end: o?.end ?? true, ...(o?.signal ? { signal: o.signal } : {}) });
+  // tar-stream's pack is a streamx stream; Node's pipeline would pipe it with streamx's own pipe(),
+  // which always ends the destination (even process.stdout). A Node Readable over it honours `end`.
+  const source = Readable.from(pack, { objectMode: false });
+  const piped = pipeline(source, out, { end: o?.end ?? true, ...(o?.signal ? { signal: o.signal } : {}) });
   const fill = async (): Promise<void> => {
     for await (const entry of entries) {
       if (o?.signal?.aborted)
