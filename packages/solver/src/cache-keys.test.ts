@@ -119,6 +119,35 @@ describe("cache hits", () => {
     ]);
   });
 
+  it("hits by content key after a definition change upstream, then by definition key", async () => {
+    const { ops, mem, solver } = setup();
+    const base = ops.vtx({ name: "base" });
+    const copyFrom = (seed: string) =>
+      ops.vtx({
+        name: "copy",
+        inputs: [base, ops.vtx({ name: "src", cacheSeed: seed })],
+        contentHashed: [false, true],
+      });
+    const before = copyFrom("v1");
+    await solver.solve(edge(before), { progress: noopProgress });
+    expect(mem.keysOf(before)).toHaveLength(2);
+    const copy = copyFrom("v2");
+
+    // New definition, same content: the fast key misses, the content key hits.
+    const progress = createRecorder();
+    await solver.solve(edge(copy), { progress });
+    expect(ops.calls(before).exec + ops.calls(copy).exec).toBe(1);
+    expect(progress.lines()).toEqual(["started src", "completed src", "cached copy", "cached base"]);
+    expect(mem.keysOf(copy)).toHaveLength(1);
+
+    // The loaded result was filed under the new fast key: no content hashing or source run any more.
+    const hashed = ops.calls(copy).computeDigest;
+    const srcRuns = ops.calls(copy.inputs[1]?.vertex ?? base).exec;
+    await solver.solve(edge(copy), { progress: noopProgress });
+    expect(ops.calls(copy).computeDigest).toBe(hashed);
+    expect(ops.calls(copy.inputs[1]?.vertex ?? base).exec).toBe(srcRuns);
+  });
+
   it("treats a volatile input without computeDigest as making its dependents volatile", async () => {
     const { ops, mem, solver } = setup();
     const local = ops.vtx({ name: "local", volatile: true });

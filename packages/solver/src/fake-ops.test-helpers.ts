@@ -57,7 +57,9 @@ export function createFakeOps() {
     const inputs: SolverEdge[] = (spec.inputs ?? []).map((i) =>
       "vertex" in i ? i : { vertex: i, index: 0 },
     );
-    const digest = sha256(JSON.stringify([spec.name, inputs.map((e) => `${e.vertex.digest}#${e.index}`)]));
+    const digest = sha256(
+      JSON.stringify([spec.name, spec.cacheSeed ?? null, inputs.map((e) => `${e.vertex.digest}#${e.index}`)]),
+    );
     specs.set(digest, spec);
     return {
       digest,

@@ -178,8 +178,9 @@ export function createJob<R>(o: JobOptions<R>): Job<R> {
     );
   }
 
-  function hit(edge: SolverEdge, result: R): R {
+  async function hit(edge: SolverEdge, result: R, alsoKey?: Digest): Promise<R> {
     progress.hit(edge);
+    if (alsoKey !== undefined) await save(edge, [alsoKey], result);
     progress.settled(edge);
     return result;
   }
@@ -195,7 +196,8 @@ export function createJob<R>(o: JobOptions<R>): Job<R> {
       const slow = await slowKey(edge);
       if (slow !== undefined && !skipLoad) {
         const cached = await load(edge, slow);
-        if (cached !== undefined) return hit(edge, cached);
+        // Also file it under the (missed) fast key, so the next build hits without hashing content.
+        if (cached !== undefined) return hit(edge, cached, fast);
       }
       const inputs = await Promise.all(edge.vertex.inputs.map(resolve));
       const result = await exec(edge, inputs);
