@@ -98,7 +98,12 @@ export async function writeSpecial(hostPath: string, header: LayerHeader): Promi
   const args =
     header.type === "fifo"
       ? [hostPath, "p"]
-      : [hostPath, header.type === "block-device" ? "b" : "c", String(header.devmajor), String(header.devminor)];
+      : [
+          hostPath,
+          header.type === "block-device" ? "b" : "c",
+          String(header.devmajor),
+          String(header.devminor),
+        ];
   const failure = await new Promise<string | undefined>((resolve) => {
     const stderr: Buffer[] = [];
     const child = spawn("mknod", args, { stdio: ["ignore", "ignore", "pipe"] });

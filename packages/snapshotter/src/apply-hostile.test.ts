@@ -2,17 +2,24 @@ import { randomBytes } from "node:crypto";
 import { lstat, mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { makeTempDir, readTree, type TempDir, type TreeEntryInfo, writeTree } from "../../testkit/src/index.js";
+import {
+  makeTempDir,
+  readTree,
+  type TempDir,
+  type TreeEntryInfo,
+  writeTree,
+} from "../../testkit/src/index.js";
 import { applyLayer } from "./apply.js";
 import { type RawEntry, rawTar, streamOf } from "./tar.test-helpers.js";
 
 /** A unique name, so a broken implementation that writes to the host's `/` is noticed and cleaned. */
 const probe = `kiln-hostile-probe-${randomBytes(6).toString("hex")}`;
 const hostProbes = [`/${probe}`, `/etc/${probe}`, `/tmp/etc/${probe}`];
-const existsOnHost = async (path: string) => lstat(path).then(
-  () => true,
-  () => false,
-);
+const existsOnHost = async (path: string) =>
+  lstat(path).then(
+    () => true,
+    () => false,
+  );
 
 /**
  * Hostile layers. The layout is <tmp>/root (the target) next to <tmp>/sentinel; after every case the
@@ -39,13 +46,18 @@ describe("applyLayer on hostile layers", () => {
     }
     expect(leaked).toEqual([]);
     expect(await readTree(sentinel, { mtimes: true })).toEqual(before);
-    expect(Object.keys(await readTree(tmp.path)).filter((p) => !/^(root|sentinel)(\/|$)/.test(p))).toEqual([]);
+    expect(Object.keys(await readTree(tmp.path)).filter((p) => !/^(root|sentinel)(\/|$)/.test(p))).toEqual(
+      [],
+    );
     await tmp.cleanup();
   });
 
   const apply = async (entries: RawEntry[]) => applyLayer(streamOf(await rawTar(entries)), root);
   const refused = async (entries: RawEntry[], message: RegExp) =>
-    expect(apply(entries)).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(message) });
+    expect(apply(entries)).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+      message: expect.stringMatching(message),
+    });
 
   it("refuses entries that climb out with ..", async () => {
     await refused([{ name: "../sentinel/canary", content: "pwned" }], /escapes the root/);

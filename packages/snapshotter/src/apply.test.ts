@@ -24,7 +24,12 @@ describe("applyLayer", () => {
   });
 
   it("empties an opaque directory of lower content only, wherever the marker sorts", async () => {
-    await writeTree(root, { "d/old": "old", "d/sub/old": "old", "d/sub/keep-dir/x": "x", "other/untouched": "u" });
+    await writeTree(root, {
+      "d/old": "old",
+      "d/sub/old": "old",
+      "d/sub/keep-dir/x": "x",
+      "other/untouched": "u",
+    });
     const tar = await rawTar([
       { name: "d/", type: "directory", mode: 0o755 },
       { name: "d/-written-before-marker", content: "new" },
@@ -90,7 +95,14 @@ describe("applyLayer", () => {
     const sec = t.getTime() / 1000;
     expect(tree.d).toEqual({ type: "dir", mode: 0o2750, uid: 7, gid: 8, mtime: sec });
     // readTree names the first path in byte order as the file, later ones as hardlinks to it.
-    expect(tree["d/hard"]).toEqual({ type: "file", mode: 0o4755, uid: 1000, gid: 1000, content: "x", mtime: sec });
+    expect(tree["d/hard"]).toEqual({
+      type: "file",
+      mode: 0o4755,
+      uid: 1000,
+      gid: 1000,
+      content: "x",
+      mtime: sec,
+    });
     expect(tree["d/link"]).toEqual({ type: "symlink", target: "suid", uid: 5, gid: 6, mtime: sec });
     expect(tree["d/suid"]).toEqual({ type: "hardlink", target: "d/hard" });
     if (warnings.length === 0) expect(tree["d/fifo"]).toMatchObject({ type: "fifo", mode: 0o600 });
@@ -112,7 +124,10 @@ describe("applyLayer", () => {
   });
 
   it("rejects a file entry below a non-directory", async () => {
-    const tar = await rawTar([{ name: "f", content: "f" }, { name: "f/x", content: "x" }]);
+    const tar = await rawTar([
+      { name: "f", content: "f" },
+      { name: "f/x", content: "x" },
+    ]);
     await expect(applyLayer(streamOf(tar), root)).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
   });
 

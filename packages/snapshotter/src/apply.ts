@@ -102,16 +102,25 @@ function drained(stream: NodeJS.EventEmitter): Promise<void> {
   });
 }
 
-async function applyEntry(state: ApplyState, header: LayerHeader, body: AsyncIterable<Uint8Array>): Promise<void> {
+async function applyEntry(
+  state: ApplyState,
+  header: LayerHeader,
+  body: AsyncIterable<Uint8Array>,
+): Promise<void> {
   const path = cleanLayerPath(header.name);
   if (path === "") return; // the root itself: its metadata belongs to the snapshot, not to a layer
   const name = basename(path);
   const parentPath = posix.dirname(path) === "." ? "" : posix.dirname(path);
   if (name === OPAQUE_MARKER) return hideLower(state, parentPath);
-  if (name.startsWith(WHITEOUT_PREFIX)) return whiteout(state, parentPath, name.slice(WHITEOUT_PREFIX.length));
+  if (name.startsWith(WHITEOUT_PREFIX))
+    return whiteout(state, parentPath, name.slice(WHITEOUT_PREFIX.length));
 
   const hostPath = join(await ensureParentDir(state, parentPath, header.name), name);
-  if (header.pax && Object.keys(header.pax).some((k) => k.startsWith("SCHILY.xattr.")) && !state.xattrWarned) {
+  if (
+    header.pax &&
+    Object.keys(header.pax).some((k) => k.startsWith("SCHILY.xattr.")) &&
+    !state.xattrWarned
+  ) {
     state.xattrWarned = true;
     state.o.onWarning?.("extended attributes in the layer were not applied (Node.js cannot set xattrs)");
   }
@@ -160,7 +169,10 @@ async function ensureParentDir(state: ApplyState, parentPath: string, entryName:
   } catch (err) {
     if (!isMissing(err) && (err as { code?: string }).code !== "EEXIST") throw err;
   }
-  throw new KilnError("INVALID_ARGUMENT", `layer entry ${JSON.stringify(entryName)} has a parent that is not a directory`);
+  throw new KilnError(
+    "INVALID_ARGUMENT",
+    `layer entry ${JSON.stringify(entryName)} has a parent that is not a directory`,
+  );
 }
 
 /** Host path a hardlink entry points to; it must already exist in the tree and not be a directory. */
@@ -171,7 +183,8 @@ async function hardlinkTarget(state: ApplyState, header: LayerHeader): Promise<s
   const parent = posix.dirname(targetPath) === "." ? "" : posix.dirname(targetPath);
   const host = join(await resolveInRoot(state.root, parent), basename(targetPath));
   const st = await lstat(host).catch((err: unknown) => {
-    if (isMissing(err)) throw new KilnError("INVALID_ARGUMENT", `${what} ${JSON.stringify(header.linkname)} does not exist`);
+    if (isMissing(err))
+      throw new KilnError("INVALID_ARGUMENT", `${what} ${JSON.stringify(header.linkname)} does not exist`);
     throw err;
   });
   if (st.isDirectory()) throw new KilnError("INVALID_ARGUMENT", `${what} is a directory`);
@@ -189,7 +202,10 @@ async function hardlinkTarget(state: ApplyState, header: LayerHeader): Promise<s
 
 async function whiteout(state: ApplyState, parentPath: string, name: string): Promise<void> {
   if (name === "" || name === "." || name === "..") {
-    throw new KilnError("INVALID_ARGUMENT", `invalid whiteout for ${JSON.stringify(name)} in ${parentPath || "/"}`);
+    throw new KilnError(
+      "INVALID_ARGUMENT",
+      `invalid whiteout for ${JSON.stringify(name)} in ${parentPath || "/"}`,
+    );
   }
   const hostPath = join(await resolveInRoot(state.root, parentPath), name);
   // A whiteout hides lower layers only; content of this same layer stays.
@@ -202,7 +218,8 @@ async function hideLower(state: ApplyState, parentPath: string): Promise<void> {
   const dir = await resolveInRoot(state.root, parentPath);
   const st = await lstat(dir).catch((err: unknown) => (isMissing(err) ? undefined : Promise.reject(err)));
   if (st === undefined) return;
-  if (!st.isDirectory()) throw new KilnError("INVALID_ARGUMENT", `opaque marker in ${parentPath}, not a directory`);
+  if (!st.isDirectory())
+    throw new KilnError("INVALID_ARGUMENT", `opaque marker in ${parentPath}, not a directory`);
   markTouched(state, dir);
   await removeUntouched(state, dir);
 }

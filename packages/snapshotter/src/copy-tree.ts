@@ -31,8 +31,12 @@ export async function copyTree(src: string, dst: string, o: CallOptions = {}): P
   });
   throwIfAborted(o.signal);
   if (code !== 0) {
-    throw new KilnError("INTERNAL", `copying ${src} to ${dst} failed: ${Buffer.concat(stderr).toString().trim()}`, {
-      details: { exitCode: code },
-    });
+    throw new KilnError(
+      "INTERNAL",
+      `copying ${src} to ${dst} failed: ${Buffer.concat(stderr).toString().trim()}`,
+      {
+        details: { exitCode: code },
+      },
+    );
   }
 }

@@ -1,10 +1,28 @@
 import { execFileSync } from "node:child_process";
 import { createReadStream, createWriteStream } from "node:fs";
-import { appendFile, chmod, chown, link, mkdir, readFile, rm, stat, symlink, unlink, writeFile } from "node:fs/promises";
+import {
+  appendFile,
+  chmod,
+  chown,
+  link,
+  mkdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
 import { join } from "node:path";
 import { sha256 } from "@kiln/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { makeTempDir, readTree, type TempDir, type TreeEntryInfo, writeTree } from "../../testkit/src/index.js";
+import {
+  makeTempDir,
+  readTree,
+  type TempDir,
+  type TreeEntryInfo,
+  writeTree,
+} from "../../testkit/src/index.js";
 import { applyLayer } from "./apply.js";
 import { copyTree } from "./copy-tree.js";
 import { writeLayerDiff } from "./diff.js";
@@ -62,7 +80,10 @@ async function mutate(upper: string): Promise<void> {
 /** Tar keeps whole seconds; compare trees at that precision. */
 function seconds(tree: Record<string, TreeEntryInfo>): Record<string, TreeEntryInfo> {
   return Object.fromEntries(
-    Object.entries(tree).map(([p, e]) => [p, "mtime" in e && e.mtime !== undefined ? { ...e, mtime: Math.floor(e.mtime) } : e]),
+    Object.entries(tree).map(([p, e]) => [
+      p,
+      "mtime" in e && e.mtime !== undefined ? { ...e, mtime: Math.floor(e.mtime) } : e,
+    ]),
   );
 }
 
@@ -97,7 +118,9 @@ describe("writeLayerDiff + applyLayer", () => {
     await copyTree(lower, target);
     const applied = await applyLayer(createReadStream(layer), target);
     expect(applied.diffId).toBe(result.diffId);
-    expect(seconds(await readTree(target, { mtimes: true }))).toEqual(seconds(await readTree(upper, { mtimes: true })));
+    expect(seconds(await readTree(target, { mtimes: true }))).toEqual(
+      seconds(await readTree(upper, { mtimes: true })),
+    );
   });
 
   it("builds a base layer (no lower) that recreates the tree from nothing", async () => {
@@ -106,7 +129,9 @@ describe("writeLayerDiff + applyLayer", () => {
     const target = join(tmp.path, "target");
     await mkdir(target);
     await applyLayer(createReadStream(layer), target);
-    expect(seconds(await readTree(target, { mtimes: true }))).toEqual(seconds(await readTree(upper, { mtimes: true })));
+    expect(seconds(await readTree(target, { mtimes: true }))).toEqual(
+      seconds(await readTree(upper, { mtimes: true })),
+    );
   });
 
   it("writes a tar that GNU tar lists, with whiteouts, hardlinks and no unchanged files", async () => {

@@ -102,7 +102,9 @@ async function diffDir(state: DiffState, prefix: string, lower: string | undefin
     const upperEntry = await withLinkTarget(upperPath, await lstat(upperPath, { bigint: true }));
     const lowerPath = change.kind === "both" && lower !== undefined ? join(lower, change.name) : undefined;
     const lowerEntry =
-      lowerPath === undefined ? undefined : await withLinkTarget(lowerPath, await lstat(lowerPath, { bigint: true }));
+      lowerPath === undefined
+        ? undefined
+        : await withLinkTarget(lowerPath, await lstat(lowerPath, { bigint: true }));
     await diffEntry(state, `${prefix}${change.name}`, lowerEntry, upperEntry);
   }
 }
@@ -139,7 +141,15 @@ async function flushDirs(state: DiffState): Promise<void> {
 
 async function writeWhiteout(state: DiffState, path: string): Promise<void> {
   await flushDirs(state);
-  await state.tar.add({ name: path, type: "file", mode: 0o644, uid: 0, gid: 0, mtime: WHITEOUT_MTIME, size: 0 });
+  await state.tar.add({
+    name: path,
+    type: "file",
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    mtime: WHITEOUT_MTIME,
+    size: 0,
+  });
 }
 
 async function writeEntry(state: DiffState, path: string, entry: TreeEntry): Promise<void> {

@@ -7,6 +7,6 @@ export {
   createTarWriter,
   type TarEntry,
   type TarEntryType,
-  type TarWriter,
   type TarWriteResult,
+  type TarWriter,
 } from "./tar-writer.js";

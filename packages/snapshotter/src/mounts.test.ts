@@ -11,7 +11,11 @@ describe("mountedPath", () => {
   });
 
   it("reports overlay and multi-mount shapes as not implemented yet", async () => {
-    const overlay = { type: "overlay", source: "overlay", options: ["lowerdir=/a:/b", "upperdir=/u", "workdir=/w"] };
+    const overlay = {
+      type: "overlay",
+      source: "overlay",
+      options: ["lowerdir=/a:/b", "upperdir=/u", "workdir=/w"],
+    };
     await expect(mountedPath([overlay])).rejects.toMatchObject({ code: "NOT_IMPLEMENTED" });
     await expect(mountedPath([])).rejects.toMatchObject({ code: "NOT_IMPLEMENTED" });
   });

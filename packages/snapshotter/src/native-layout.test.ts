@@ -61,7 +61,11 @@ describe("native snapshotter layout and recovery", () => {
     const keyDir = join(snapshots, snapshotId("k"));
     const nameId = snapshotId("n");
     const info = JSON.parse(await readFile(join(keyDir, "info.json"), "utf8"));
-    await writeInfoFile(snapshots, join(keyDir, commitMarkerName(nameId)), { ...info, kind: "committed", name: "n" });
+    await writeInfoFile(snapshots, join(keyDir, commitMarkerName(nameId)), {
+      ...info,
+      kind: "committed",
+      name: "n",
+    });
     await rename(keyDir, join(snapshots, nameId)); // ... and then the process died
     const reopened = await createNativeSnapshotter({ root: tmp.path });
     expect(await reopened.stat("n")).toMatchObject({ kind: "committed", name: "n", labels: { keep: "me" } });
@@ -83,7 +87,9 @@ describe("native snapshotter layout and recovery", () => {
     await sn.commit("base", "k");
     const controller = new AbortController();
     controller.abort();
-    await expect(sn.prepare("k2", "base", { signal: controller.signal })).rejects.toMatchObject({ code: "CANCELED" });
+    await expect(sn.prepare("k2", "base", { signal: controller.signal })).rejects.toMatchObject({
+      code: "CANCELED",
+    });
     expect((await readdir(snapshots)).filter((e) => e.startsWith("new-"))).toEqual([]);
     await sn.close();
     await expect(sn.stat("base")).rejects.toMatchObject({ code: "FAILED_PRECONDITION" });

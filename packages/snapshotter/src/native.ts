@@ -53,7 +53,8 @@ export async function createNativeSnapshotter(options: NativeSnapshotterOptions)
 
   async function load(keyOrName: string): Promise<StoredInfo> {
     const info = await readStoredInfo(snapshotsDir, snapshotId(keyOrName));
-    if (info === undefined) throw new KilnError("NOT_FOUND", `snapshot ${JSON.stringify(keyOrName)} not found`);
+    if (info === undefined)
+      throw new KilnError("NOT_FOUND", `snapshot ${JSON.stringify(keyOrName)} not found`);
     return info;
   }
 
@@ -112,7 +113,8 @@ export async function createNativeSnapshotter(options: NativeSnapshotterOptions)
     const tmp = join(snapshotsDir, tempName("new"));
     try {
       await mkdir(join(tmp, FS_DIR), { recursive: true, mode: 0o755 });
-      if (parentInfo !== undefined) await copyTree(join(dirOf(parentInfo.name), FS_DIR), join(tmp, FS_DIR), o);
+      if (parentInfo !== undefined)
+        await copyTree(join(dirOf(parentInfo.name), FS_DIR), join(tmp, FS_DIR), o);
       await writeFile(join(tmp, INFO_FILE), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o644 });
       await rename(tmp, dirOf(key));
     } catch (err) {
@@ -161,9 +163,13 @@ export async function createNativeSnapshotter(options: NativeSnapshotterOptions)
       ensureOpen(o);
       const info = await load(key);
       if (info.kind === "committed") {
-        throw new KilnError("FAILED_PRECONDITION", `snapshot ${JSON.stringify(key)} is committed, not active`, {
-          hint: "create a view of a committed snapshot to read it",
-        });
+        throw new KilnError(
+          "FAILED_PRECONDITION",
+          `snapshot ${JSON.stringify(key)} is committed, not active`,
+          {
+            hint: "create a view of a committed snapshot to read it",
+          },
+        );
       }
       return mountsFor(info);
     },
@@ -175,7 +181,10 @@ export async function createNativeSnapshotter(options: NativeSnapshotterOptions)
       ensureOpen(o);
       const active = await load(key);
       if (active.kind !== "active") {
-        throw new KilnError("FAILED_PRECONDITION", `snapshot ${JSON.stringify(key)} is not active (${active.kind})`);
+        throw new KilnError(
+          "FAILED_PRECONDITION",
+          `snapshot ${JSON.stringify(key)} is not active (${active.kind})`,
+        );
       }
       const nameId = snapshotId(name);
       const committed: StoredInfo = {
@@ -219,7 +228,8 @@ export async function createNativeSnapshotter(options: NativeSnapshotterOptions)
       try {
         await rename(dir, doomed);
       } catch (err) {
-        if (isMissing(err)) throw new KilnError("NOT_FOUND", `snapshot ${JSON.stringify(keyOrName)} not found`);
+        if (isMissing(err))
+          throw new KilnError("NOT_FOUND", `snapshot ${JSON.stringify(keyOrName)} not found`);
         throw err;
       }
       // A child prepared concurrently between the check and the rename: put the parent back.

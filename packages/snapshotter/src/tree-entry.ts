@@ -70,7 +70,9 @@ async function sameContent(pathA: string, pathB: string): Promise<boolean> {
 }
 
 export async function withLinkTarget(hostPath: string, stat: BigIntStats): Promise<TreeEntry> {
-  return stat.isSymbolicLink() ? { hostPath, stat, linkTarget: await readlink(hostPath) } : { hostPath, stat };
+  return stat.isSymbolicLink()
+    ? { hostPath, stat, linkTarget: await readlink(hostPath) }
+    : { hostPath, stat };
 }
 
 /** Linux `dev_t` split into major and minor (glibc's encoding). */

@@ -1,4 +1,17 @@
-export { snapshotterSuite } from "./snapshotter-suite.js";
+export {
+  BUSYBOX_APPLETS,
+  type BusyboxLayout,
+  type BusyboxLayoutOptions,
+  buildBusyboxLayout,
+} from "./busybox-layout.js";
 export type { CaseContext, SnapshotterFactory, SnapshotterSuiteOptions } from "./snapshotter-harness.js";
+export { snapshotterSuite } from "./snapshotter-suite.js";
 export { makeTempDir, type TempDir } from "./temp-dir.js";
-export { type ReadTreeOptions, readTree, type TreeEntryInfo, type TreeNode, type TreeSpec, writeTree } from "./tree.js";
+export {
+  type ReadTreeOptions,
+  readTree,
+  type TreeEntryInfo,
+  type TreeNode,
+  type TreeSpec,
+  writeTree,
+} from "./tree.js";

@@ -17,7 +17,11 @@ export async function basic({ sn, write, read, path }: CaseContext): Promise<voi
   await write("k1", { foo: "foo\n", "a/b": "b", "a/c/d": "d" });
   await sn.commit("base", "k1");
   await expect(sn.stat("k1")).rejects.toEqual(code("NOT_FOUND"));
-  expect(await sn.stat("base")).toMatchObject({ kind: "committed", name: "base", labels: { purpose: "base" } });
+  expect(await sn.stat("base")).toMatchObject({
+    kind: "committed",
+    name: "base",
+    labels: { purpose: "base" },
+  });
 
   await sn.prepare("k2", "base");
   expect(await read("k2")).toMatchObject({ foo: file("foo\n"), "a/b": file("b"), "a/c/d": file("d") });
@@ -86,7 +90,12 @@ export async function walk({ sn, layer }: CaseContext): Promise<void> {
     seen.push(info);
   });
   const summary = seen.map((i) => `${i.name}:${i.kind}:${i.parent ?? ""}`).sort();
-  expect(summary).toEqual(["active:active:child", "base:committed:", "child:committed:base", "view:view:base"]);
+  expect(summary).toEqual([
+    "active:active:child",
+    "base:committed:",
+    "child:committed:base",
+    "view:view:base",
+  ]);
 }
 
 export async function layerFileUpdate({ sn, layer, write, read }: CaseContext): Promise<void> {
@@ -98,7 +107,11 @@ export async function layerFileUpdate({ sn, layer, write, read }: CaseContext): 
   expect(await read("base-view")).not.toHaveProperty("bar");
   await sn.commit("top", "k");
   await sn.view("top-view", "top");
-  expect(await read("top-view")).toMatchObject({ foo: file("2"), bar: file("new"), "dir/keep": file("keep") });
+  expect(await read("top-view")).toMatchObject({
+    foo: file("2"),
+    bar: file("new"),
+    "dir/keep": file("keep"),
+  });
 }
 
 export async function removeDirInLowerLayer({ sn, layer, path, read }: CaseContext): Promise<void> {
@@ -198,7 +211,9 @@ export async function concurrentInstances(ctx: CaseContext): Promise<void> {
   // Same key from both: exactly one prepare wins.
   const prepared = await Promise.allSettled([a.prepare("same-key", "na"), b.prepare("same-key", "nb")]);
   expect(prepared.filter((r) => r.status === "fulfilled")).toHaveLength(1);
-  expect(prepared.filter((r) => r.status === "rejected").map((r) => r.reason)).toEqual([code("ALREADY_EXISTS")]);
+  expect(prepared.filter((r) => r.status === "rejected").map((r) => r.reason)).toEqual([
+    code("ALREADY_EXISTS"),
+  ]);
 
   // Same name from both: exactly one commit wins, the loser gets ALREADY_EXISTS.
   await Promise.all([a.prepare("x1", "na"), b.prepare("x2", "nb")]);

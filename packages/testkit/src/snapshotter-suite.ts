@@ -1,6 +1,11 @@
 import { describe, it } from "vitest";
 import * as cases from "./snapshotter-cases.js";
-import { type CaseContext, runCase, type SnapshotterFactory, type SnapshotterSuiteOptions } from "./snapshotter-harness.js";
+import {
+  type CaseContext,
+  runCase,
+  type SnapshotterFactory,
+  type SnapshotterSuiteOptions,
+} from "./snapshotter-harness.js";
 
 /**
  * Registers the snapshotter conformance cases with vitest. Every implementation's test file calls it
@@ -29,7 +34,11 @@ export function snapshotterSuite(factory: SnapshotterFactory, options: Snapshott
     it("close twice", run(cases.closeTwice), timeout);
     it("usage counts this snapshot's tree", run(cases.usage), timeout);
     it("a chain of 128 layers", run(cases.chain128), timeout * 4);
-    it.skipIf(!options.plantCrashLeftovers)("crash leftovers are cleaned on reopen", run(cases.crashLeftovers), timeout);
+    it.skipIf(!options.plantCrashLeftovers)(
+      "crash leftovers are cleaned on reopen",
+      run(cases.crashLeftovers),
+      timeout,
+    );
     it("two instances on one root", run(cases.concurrentInstances), timeout);
   });
 }

@@ -1,5 +1,18 @@
 import { spawnSync } from "node:child_process";
-import { chmod, lchown, link, lstat, lutimes, mkdir, readdir, readFile, readlink, symlink, utimes, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  lchown,
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  symlink,
+  utimes,
+  writeFile,
+} from "node:fs/promises";
 import { dirname, join } from "node:path";
 
 interface Owned {
@@ -102,7 +115,13 @@ export async function readTree(dir: string, o: ReadTreeOptions = {}): Promise<Re
       } else if (st.isSymbolicLink()) {
         out[path] = { type: "symlink", target: await readlink(host), ...owner, ...mtime };
       } else {
-        const type = st.isFIFO() ? "fifo" : st.isCharacterDevice() ? "char" : st.isBlockDevice() ? "block" : "socket";
+        const type = st.isFIFO()
+          ? "fifo"
+          : st.isCharacterDevice()
+            ? "char"
+            : st.isBlockDevice()
+              ? "block"
+              : "socket";
         out[path] = { type, mode, ...owner, ...mtime };
       }
     }
