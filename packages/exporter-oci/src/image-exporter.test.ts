@@ -152,6 +152,10 @@ describe("type=oci", () => {
     await expect(
       exporter.export(request(ref, { dest: join(dir, "x.tar"), "source-date-epoch": "yesterday" })),
     ).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    await expect(exporter.export(request(ref, { dest: dir }))).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+      hint: expect.stringContaining("tar=false"),
+    });
     const controller = new AbortController();
     controller.abort();
     await expect(

@@ -27,6 +27,7 @@ import {
   namesAttr,
   rfc3339,
 } from "./attrs.js";
+import { exportError } from "./fs-errors.js";
 import { createImageWriter, type ImageWriter } from "./image-writer.js";
 import { writeToDestination } from "./output.js";
 import { exportStep } from "./progress.js";
@@ -96,7 +97,9 @@ function createImageArchiveExporter(type: Flavour, deps: ImageExporterDeps): Exp
         };
         if (!tar) {
           step.status(`writing OCI layout ${dest}`);
-          await writeOciLayoutDir(dest, content, o);
+          await writeOciLayoutDir(dest, content, o).catch((err: unknown) => {
+            throw exportError(err, dest);
+          });
         } else {
           step.status(dest === "-" ? "sending tarball" : `writing tarball ${dest}`);
           const write = type === "docker" ? writeDockerArchive : writeOciArchive;

@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import type { CallOptions, Exporter, ExportRequest, ExportResponse, ProgressWriter } from "@kiln/core";
 import { destAttr, epochAttr } from "./attrs.js";
+import { exportError } from "./fs-errors.js";
 import { deviceNumbers, mtimeSeconds, type TreeEntry, walkTree } from "./fs-tree.js";
 import { exportStep } from "./progress.js";
 

@@ -1,9 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdir, rename, rm } from "node:fs/promises";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import { finished } from "node:stream/promises";
+import { KilnError } from "@kiln/core";
+import { exportError } from "./fs-errors.js";
 
 /** Where an exporter writes a single stream: a file (`dest=out.tar`) or stdout (`dest=-`). */
 export interface Destination {
@@ -26,6 +28,11 @@ export async function openDestination(dest: string, stdout: Writable | undefined
     return { stream, end: false, commit: async () => {}, abort: async () => {} };
   }
   const target = resolve(dest);
+  if ((await stat(target).catch(() => undefined))?.isDirectory()) {
+    throw new KilnError("INVALID_ARGUMENT", `dest ${target} is a directory, not a file`, {
+      hint: "name a file (dest=image.tar), or write an OCI layout directory with tar=false",
+    });
+  }
   await mkdir(dirname(target), { recursive: true });
   const tmp = join(dirname(target), `.${basename(target)}.kiln-${randomBytes(6).toString("hex")}`);
   const stream = createWriteStream(tmp, { flags: "wx", mode: 0o644, flush: true });
@@ -51,12 +58,14 @@ export async function writeToDestination(
   stdout: Writable | undefined,
   write: (out: Writable, end: boolean) => Promise<void>,
 ): Promise<void> {
-  const destination = await openDestination(dest, stdout);
+  const destination = await openDestination(dest, stdout).catch((err: unknown) => {
+    throw exportError(err, dest);
+  });
   try {
     await write(destination.stream, destination.end);
+    await destination.commit();
   } catch (err) {
     await destination.abort();
-    throw err;
+    throw exportError(err, dest);
   }
-  await destination.commit();
 }
