@@ -56,6 +56,7 @@ describe("applyLayer", () => {
       { name: "a/.wh.gone" },
       { name: "a/.wh.same-layer" },
       { name: "a/.wh.never-existed" },
+      { name: "a/.wh..wh.plnk" }, // aufs bookkeeping: ignored
     ]);
     await applyLayer(streamOf(tar), root);
     expect(Object.keys(await readTree(root))).toEqual(["a", "a/same-layer"]);

@@ -31,6 +31,8 @@ export interface ApplyLayerResult {
 
 const WHITEOUT_PREFIX = ".wh.";
 const OPAQUE_MARKER = ".wh..wh..opq";
+/** `.wh..wh.*` names other than the opaque marker are aufs bookkeeping (e.g. `.wh..wh.plnk`), not content. */
+const AUFS_META_PREFIX = ".wh..wh.";
 
 interface ApplyState {
   readonly root: string;
@@ -112,6 +114,10 @@ async function applyEntry(
   const name = basename(path);
   const parentPath = posix.dirname(path) === "." ? "" : posix.dirname(path);
   if (name === OPAQUE_MARKER) return hideLower(state, parentPath);
+  if (name.startsWith(AUFS_META_PREFIX)) {
+    state.o.onWarning?.(`skipped aufs metadata entry ${path}`);
+    return;
+  }
   if (name.startsWith(WHITEOUT_PREFIX))
     return whiteout(state, parentPath, name.slice(WHITEOUT_PREFIX.length));
 
