@@ -120,7 +120,7 @@ export function loadDefinition(def: Definition): LoadedDefinition {
 }
 
 /** Digests make cycles practically impossible, but a crafted definition must not hang the solver. */
-function assertAcyclic(ops: ReadonlyMap<Digest, LoadedOp>): void {
+export function assertAcyclic(ops: ReadonlyMap<Digest, LoadedOp>): void {
   const state = new Map<Digest, "visiting" | "done">();
   for (const start of ops.keys()) {
     if (state.has(start)) continue;
