@@ -18,7 +18,7 @@ export type {
   SecretMount,
   SshMount,
   TmpfsMount,
-} from "./exec.js";
+} from "./exec-options.js";
 export {
   type CopyOptions,
   type CopySource,

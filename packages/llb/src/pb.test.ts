@@ -1,8 +1,6 @@
-import type { Definition } from "@kiln/core";
 import { describe, expect, it } from "vitest";
 import type * as pb from "./pb.js";
 import { decodeOp } from "./pb-decode.js";
-import { decodeDefinitionMessage, encodeDefinition } from "./pb-definition.js";
 import { encodeOp } from "./pb-encode.js";
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
@@ -262,48 +260,5 @@ describe("decodeOp", () => {
   it("rejects truncated input", () => {
     const bytes = encodeOp({ op: { case: "source", value: { identifier: "local://x" } } });
     expect(() => decodeOp(bytes.subarray(0, bytes.length - 2))).toThrow();
-  });
-});
-
-describe("Definition message", () => {
-  it("encodes golden bytes with sorted maps", () => {
-    const def: Definition = {
-      def: [new Uint8Array([0x0a, 0x00])],
-      metadata: { "sha256:x": { caps: { b: true, a: false }, exportCache: false } },
-    };
-    const md = "2200" + "2a050a01611000" + "2a050a01621001";
-    const entry = `0a08${ascii("sha256:x")}12${(md.length / 2).toString(16).padStart(2, "0")}${md}`;
-    expect(hex(encodeDefinition(def))).toBe(`0a020a0012${(entry.length / 2).toString(16)}${entry}`);
-  });
-
-  it("round-trips metadata and source maps", () => {
-    const def: Definition = {
-      def: [new Uint8Array([1, 2, 3]), new Uint8Array([])],
-      metadata: {
-        "sha256:b": {
-          ignoreCache: true,
-          description: { "llb.customname": "RUN x", z: "" },
-          exportCache: true,
-          caps: { "exec.meta.base": true },
-          progressGroup: { id: "g", name: "group", weak: true },
-        },
-        "sha256:a": {},
-      },
-      source: {
-        infos: [{ filename: "Dockerfile", data: new Uint8Array([70, 82]), language: "Dockerfile" }],
-        locations: {
-          "sha256:b": [
-            {
-              sourceIndex: 0,
-              ranges: [{ start: { line: 3, character: 0 }, end: { line: 4, character: 2 } }],
-            },
-          ],
-        },
-      },
-    };
-    const bytes = encodeDefinition(def);
-    const back = decodeDefinitionMessage(bytes);
-    expect(back).toEqual(def);
-    expect(hex(encodeDefinition(back))).toBe(hex(bytes));
   });
 });

@@ -1,5 +1,6 @@
 import { type ImageConfig, normalizePlatform, type Platform } from "@kiln/core";
-import { createExecOp, type RunOptions } from "./exec.js";
+import { createExecOp } from "./exec.js";
+import type { RunOptions } from "./exec-options.js";
 import { createFileOp, type FileAction } from "./file.js";
 import { resolveDir } from "./paths.js";
 import { type OpOptions, type Output, withExtraMetadata } from "./vertex.js";
