@@ -1,0 +1,37 @@
+export { parseGoDuration } from "./duration.js";
+export { type CacheSharing, type MountType, parseMount, type RunMount } from "./mount.js";
+export { INSTRUCTION_NAMES, parseInstruction, parseStages } from "./parse.js";
+export { suggest } from "./suggest.js";
+export type {
+  AddCommand,
+  ArgCommand,
+  ArgDefinition,
+  CmdCommand,
+  Command,
+  CommandLocation,
+  CopyCommand,
+  EntrypointCommand,
+  EnvCommand,
+  ExposeCommand,
+  HealthCheckCommand,
+  HealthConfig,
+  KeyValuePair,
+  LabelCommand,
+  MaintainerCommand,
+  NetworkMode,
+  OnbuildCommand,
+  RunCommand,
+  RunMountSpec,
+  SecurityMode,
+  ShellCommand,
+  ShellDependantCmdLine,
+  ShellInlineFile,
+  SourceContent,
+  SourcesAndDest,
+  Stage,
+  Stages,
+  StopSignalCommand,
+  UserCommand,
+  VolumeCommand,
+  WorkdirCommand,
+} from "./types.js";
