@@ -122,3 +122,25 @@ describe("writeOciLayoutDir", () => {
     );
   });
 });
+
+describe("packTar", () => {
+  it("writes ids beyond the ustar range as PAX records that GNU tar reads", async () => {
+    const { packTar } = await import("./tar-pack.js");
+    const file = await toFile((out) =>
+      packTar(out as never, [
+        {
+          name: "big",
+          type: "file",
+          mode: 0o600,
+          uid: 300000,
+          gid: 400000,
+          mtime: 5,
+          body: Buffer.from("x"),
+        },
+      ]),
+    );
+    expect(run("tar", ["--numeric-owner", "-tvf", file])).toMatch(
+      /^-rw------- 300000\/400000 +1 1970-01-01 00:00 big/,
+    );
+  });
+});

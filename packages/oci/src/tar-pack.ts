@@ -87,6 +87,11 @@ async function addEntry(pack: tar.Pack, entry: TarEntry): Promise<void> {
     uname: "",
     gname: "",
   };
+  // ustar ids stop at 0o777777; larger ones (user namespaces) go into PAX records, which readers prefer.
+  const pax: Record<string, string> = {};
+  if ((header.uid ?? 0) > 0o777777) pax.uid = String(header.uid);
+  if ((header.gid ?? 0) > 0o777777) pax.gid = String(header.gid);
+  if (Object.keys(pax).length > 0) header.pax = pax;
   if (entry.linkname !== undefined) header.linkname = entry.linkname;
   if (entry.devmajor !== undefined) header.devmajor = entry.devmajor;
   if (entry.devminor !== undefined) header.devminor = entry.devminor;
