@@ -51,6 +51,7 @@ export {
   local,
   type OciLayoutOptions,
   ociLayout,
+  type SourceOptions,
   source,
 } from "./source.js";
 export {

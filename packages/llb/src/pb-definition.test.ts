@@ -11,9 +11,23 @@ describe("Definition message", () => {
       def: [new Uint8Array([0x0a, 0x00])],
       metadata: { "sha256:x": { caps: { b: true, a: false }, exportCache: false } },
     };
-    const md = "2200" + "2a050a01611000" + "2a050a01621001";
-    const entry = `0a08${ascii("sha256:x")}12${(md.length / 2).toString(16).padStart(2, "0")}${md}`;
-    expect(hex(encodeDefinition(def))).toBe(`0a020a0012${(entry.length / 2).toString(16)}${entry}`);
+    expect(hex(encodeDefinition(def))).toBe(
+      [
+        "0a02",
+        "0a00", // def[0]
+        "121c",
+        "0a08",
+        ascii("sha256:x"), // metadata entry (28 bytes): key
+        "1210", // value: OpMetadata (16 bytes)
+        "2200", // export_cache (4): set, Value false omitted
+        "2a05",
+        "0a0161",
+        "1000", // caps entry a = false (value written although zero)
+        "2a05",
+        "0a0162",
+        "1001", // caps entry b = true
+      ].join(""),
+    );
   });
 
   it("round-trips metadata and source maps", () => {

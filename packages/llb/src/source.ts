@@ -39,15 +39,21 @@ export interface OciLayoutOptions extends OpOptions {
 const isPlatformSpecific = (id: string): boolean =>
   id.startsWith("docker-image://") || id.startsWith("oci-layout://");
 
+export interface SourceOptions extends OpOptions {
+  /** `local.unique` for a `local://` identifier without `local.session` (default: marshal option). */
+  readonly uniqueId?: string;
+  /** Capabilities to record in the op's metadata. */
+  readonly caps?: readonly string[];
+}
+
 /**
  * A source op for any identifier (`docker-image://…`, `local://…`, `oci-layout://…`, `git://…`,
- * `https://…`) with its attrs; `caps` are recorded in the op's metadata.
+ * `https://…`) with its attrs, e.g. what a frontend bridge resolved an image to.
  */
 export function source(
   identifier: string,
   attrs: Readonly<Record<string, string>> = {},
-  opts: OpOptions & { readonly uniqueId?: string } = {},
-  caps: readonly string[] = [],
+  opts: SourceOptions = {},
 ): State {
   if (!identifier.includes("://")) {
     throw new KilnError("INVALID_ARGUMENT", `invalid source identifier ${JSON.stringify(identifier)}`, {
@@ -58,7 +64,7 @@ export function source(
     inputs: [],
     marshal(ctx) {
       const allAttrs: Record<string, string> = { ...attrs };
-      const allCaps = [...caps];
+      const allCaps = [...(opts.caps ?? [])];
       if (identifier.startsWith("local://") && !("local.session" in allAttrs)) {
         allAttrs["local.unique"] = opts.uniqueId ?? ctx.localUniqueId;
         allCaps.push(Caps.sourceLocalUnique);
@@ -88,7 +94,7 @@ export function local(name: string, opts: LocalOptions = {}): State {
   set("local.sharedkeyhint", opts.sharedKeyHint, Caps.sourceLocalSharedKeyHint);
   set("local.differ", opts.differ, opts.differRequired ? Caps.sourceLocalDiffer : undefined);
   caps.push(Caps.sourceLocal);
-  return source(`local://${name}`, attrs, opts, caps);
+  return source(`local://${name}`, attrs, { ...opts, caps });
 }
 
 /** A registry image; the reference is normalised (`busybox` → `docker.io/library/busybox:latest`). */
@@ -108,7 +114,7 @@ export function image(ref: string, opts: ImageOptions = {}): State {
     attrs["image.checksum"] = opts.checksum;
     caps.push(Caps.sourceImageChecksum);
   }
-  return source(`docker-image://${normalizeImageRef(ref)}`, attrs, opts, caps);
+  return source(`docker-image://${normalizeImageRef(ref)}`, attrs, { ...opts, caps });
 }
 
 /** An image in an OCI layout store: `oci-layout://<store id>/<name>@<digest>`. */
@@ -117,7 +123,7 @@ export function ociLayout(storeIdAndRef: string, opts: OciLayoutOptions = {}): S
   if (opts.sessionId) attrs["oci.session"] = opts.sessionId;
   if (opts.store) attrs["oci.store"] = opts.store;
   if (opts.layerLimit !== undefined) attrs["oci.layerlimit"] = String(opts.layerLimit);
-  return source(`oci-layout://${storeIdAndRef}`, attrs, opts, [Caps.sourceOciLayout]);
+  return source(`oci-layout://${storeIdAndRef}`, attrs, { ...opts, caps: [Caps.sourceOciLayout] });
 }
 
 /**
