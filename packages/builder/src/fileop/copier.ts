@@ -1,0 +1,263 @@
+import { constants, type Stats } from "node:fs";
+import {
+  chmod,
+  copyFile,
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  readdir,
+  readlink,
+  rm,
+  stat,
+  symlink,
+  unlink,
+} from "node:fs/promises";
+import { join } from "node:path";
+import { KilnError, throwIfAborted } from "@kiln/core";
+import type { ModeSet } from "./chmod.js";
+import { devNumbers, displayPath, fsError, makeSpecial, S_IFMT, setMetadata, statTimes } from "./fs-util.js";
+import type { Owner } from "./owner.js";
+import { sortByteOrder } from "./paths.js";
+import type { MatchInfo, PatternMatcher } from "./patterns.js";
+import { isAbsent } from "./resolve.js";
+import type { SourceTree } from "./types.js";
+
+export interface CopierOptions {
+  readonly source: SourceTree;
+  /** Host root of the destination tree, for error messages. */
+  readonly targetRoot: string;
+  /** chown for every copied entry; otherwise the source's (or the tree's forced) ownership. */
+  readonly owner?: Owner;
+  /** Numeric mode (permission and special bits) for every copied entry. */
+  readonly mode?: number;
+  /** Symbolic mode applied to each entry's source mode; wins over `mode`. */
+  readonly modeSet?: ModeSet;
+  /** Unix seconds for atime and mtime of every copied entry; otherwise the source's times. */
+  readonly time?: number;
+  readonly include?: PatternMatcher;
+  readonly exclude?: PatternMatcher;
+  /** Replace an existing destination entry of another type instead of failing or merging. */
+  readonly alwaysReplace?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+interface PendingDir {
+  readonly src: string;
+  readonly dst: string;
+  copied: boolean;
+}
+
+/**
+ * `cp -a`-like recursive copy with BuildKit's copier semantics: include/exclude patterns are matched
+ * against paths relative to the copy source (directories that only lead to included entries are
+ * created lazily), hardlinks inside the copied set stay hardlinks, symlinks are copied as links and
+ * never followed, special files are recreated, and metadata (owner, mode, times) is applied per entry.
+ * The destination's last component is never followed: an existing symlink there is replaced by a file
+ * and refused as a directory, so nothing is written outside the destination tree.
+ */
+export function createCopier(o: CopierOptions) {
+  const inodes = new Map<string, string>();
+  const pending: PendingDir[] = [];
+  const visible = o.source.filter;
+  const show = (host: string) => displayPath(o.targetRoot, host);
+
+  async function copy(
+    src: string,
+    srcRel: string,
+    components: string,
+    dst: string,
+    overwrite: boolean,
+    parentInc?: MatchInfo,
+    parentExc?: MatchInfo,
+  ): Promise<void> {
+    throwIfAborted(o.signal);
+    let include = true;
+    let excluded = false;
+    let incInfo: MatchInfo | undefined;
+    let excInfo: MatchInfo | undefined;
+    if (components !== "") {
+      if (o.include) ({ matched: include, info: incInfo } = o.include.matches(components, parentInc));
+      if (o.exclude) {
+        const r = o.exclude.matches(components, parentExc);
+        excInfo = r.info;
+        if (r.matched) {
+          include = false;
+          excluded = true;
+        }
+      }
+      if (!include && !o.include && !o.exclude?.exclusions) return;
+    }
+    const fi = await lstat(src);
+    if (srcRel !== "" && visible && !visible(srcRel, fi.isDirectory())) return;
+    if (!include && !fi.isDirectory()) return;
+    const targetFi = await lstatIfExists(dst);
+    if (include) {
+      if (o.alwaysReplace && targetFi && !(fi.isDirectory() && targetFi.isDirectory())) {
+        await rm(dst, { recursive: true, force: true });
+      }
+      await createPendingDirs(overwrite);
+    }
+    if (!fi.isDirectory()) await ensureEmptyFileTarget(dst);
+
+    let applyInfo = include;
+    let restoreTimes = false;
+    const type = fi.mode & S_IFMT;
+    if (fi.isDirectory()) {
+      const created = await copyDirectory(
+        src,
+        srcRel,
+        components,
+        dst,
+        fi,
+        overwrite,
+        include,
+        excluded,
+        incInfo,
+        excInfo,
+      );
+      if (!overwrite) {
+        applyInfo = created;
+        restoreTimes = !created;
+      }
+    } else if (fi.isFile()) {
+      const linkSource = fi.nlink > 1 ? hardlinkSource(fi, dst) : undefined;
+      if (linkSource) await link(linkSource, dst);
+      else await copyFile(src, dst, constants.COPYFILE_FICLONE);
+    } else if (fi.isSymbolicLink()) {
+      await symlink(await readlink(src), dst);
+    } else {
+      const { major, minor } = devNumbers(fi.rdev);
+      await makeSpecial(dst, type, major, minor);
+    }
+    if (applyInfo) await copyInfo(fi, dst);
+    else if (restoreTimes && targetFi) {
+      const t = o.time !== undefined ? { atime: o.time, mtime: o.time } : statTimes(fi);
+      await lutimes(dst, t.atime, t.mtime);
+    }
+  }
+
+  function hardlinkSource(fi: Stats, dst: string): string | undefined {
+    const key = `${fi.dev}:${fi.ino}`;
+    const first = inodes.get(key);
+    if (first === undefined) inodes.set(key, dst);
+    return first;
+  }
+
+  async function copyDirectory(
+    src: string,
+    srcRel: string,
+    components: string,
+    dst: string,
+    fi: Stats,
+    overwrite: boolean,
+    include: boolean,
+    excluded: boolean,
+    incInfo: MatchInfo | undefined,
+    excInfo: MatchInfo | undefined,
+  ): Promise<boolean> {
+    let created = false;
+    const entry: PendingDir = { src, dst, copied: false };
+    if (include) {
+      created = await copyDirectoryOnly(dst, fi, overwrite);
+      entry.copied = true;
+    }
+    pending.push(entry);
+    try {
+      // Excluded directories are only walked when an exception (`!pattern`) may re-include children.
+      if (excluded && !o.exclude?.exclusions) return false;
+      for (const name of sortByteOrder(await readdir(src))) {
+        await copy(
+          join(src, name),
+          srcRel === "" ? name : `${srcRel}/${name}`,
+          components === "" ? name : `${components}/${name}`,
+          join(dst, name),
+          true,
+          incInfo,
+          excInfo,
+        );
+      }
+    } finally {
+      pending.pop();
+    }
+    return created;
+  }
+
+  /** Creates `dst` as a directory (true) or checks it is one, re-applying the mode when overwriting. */
+  async function copyDirectoryOnly(dst: string, fi: Stats, overwrite: boolean): Promise<boolean> {
+    const st = await lstatIfExists(dst);
+    if (!st) {
+      await mkdir(dst, fi.mode & 0o777);
+      return true;
+    }
+    if (!st.isDirectory()) {
+      throw new KilnError(
+        "FAILED_PRECONDITION",
+        `cannot copy to non-directory: ${JSON.stringify(show(dst))}`,
+        {
+          hint: "the destination holds a file or symlink where the source has a directory",
+        },
+      );
+    }
+    if (overwrite) await chmod(dst, fi.mode & 0o7777);
+    return false;
+  }
+
+  /** Directories skipped by include patterns are created once something inside them is copied. */
+  async function createPendingDirs(overwrite: boolean): Promise<void> {
+    for (const dir of pending) {
+      if (dir.copied) continue;
+      const fi = await stat(dir.src);
+      if (await copyDirectoryOnly(dir.dst, fi, overwrite)) await copyInfo(fi, dir.dst);
+      dir.copied = true;
+    }
+  }
+
+  async function ensureEmptyFileTarget(dst: string): Promise<void> {
+    const st = await lstatIfExists(dst);
+    if (!st) return;
+    if (st.isDirectory()) {
+      throw new KilnError(
+        "FAILED_PRECONDITION",
+        `cannot replace directory ${JSON.stringify(show(dst))} with a file`,
+      );
+    }
+    await unlink(dst);
+  }
+
+  function ownerOf(fi: Stats): Owner {
+    return o.owner ?? o.source.ownership ?? { uid: fi.uid, gid: fi.gid };
+  }
+
+  function metadata(fi: Stats): { mode: number; atime: number; mtime: number } {
+    let mode = fi.mode & 0o7777;
+    if (o.modeSet) mode = o.modeSet.apply(mode, fi.isDirectory());
+    else if (o.mode !== undefined) mode = o.mode & 0o7777;
+    const t = o.time !== undefined ? { atime: o.time, mtime: o.time } : statTimes(fi);
+    return { mode, ...t };
+  }
+
+  async function copyInfo(fi: Stats, dst: string): Promise<void> {
+    await setMetadata(dst, { ...metadata(fi), owner: ownerOf(fi), isSymlink: fi.isSymbolicLink() });
+  }
+
+  return {
+    /** Copies the source entry at host path `src` (tree-relative `srcRel`) to the host path `dst`. */
+    async copyTree(src: string, srcRel: string, dst: string): Promise<void> {
+      try {
+        await copy(src, srcRel, "", dst, false);
+      } catch (err) {
+        throw fsError(err, "failed to copy to", show(dst));
+      }
+    },
+  };
+}
+
+async function lstatIfExists(p: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(p);
+  } catch (err) {
+    if (isAbsent(err)) return undefined;
+    throw err;
+  }
+}
