@@ -42,6 +42,8 @@ describe("definition files", () => {
       def.def.map((b) => Buffer.from(b).toString("hex")),
     );
     expect(back.metadata).toEqual(def.metadata);
+    expect(back.source).toEqual({ infos: [], locations: {} });
+    expect(Buffer.from(bytes.subarray(-2)).toString("hex")).toBe("1a00"); // the empty Source message
     expect(encodeDefinition(back)).toEqual(bytes);
   });
 

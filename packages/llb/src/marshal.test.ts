@@ -19,6 +19,7 @@ describe("marshal", () => {
   it("marshals a local source to golden bytes, with a terminal op and caps", () => {
     const def = marshal(local("context"), opts);
     expect(def.def).toHaveLength(2);
+    expect(def.source).toEqual({ infos: [], locations: {} });
     const entry = `0a0c${ascii("local.unique")}1203${ascii("uid")}`; // 19 bytes
     const sourceOp = `0a0f${ascii("local://context")}1213${entry}`; // 17 + 21 = 38 bytes
     expect(hex(def.def[0] as Uint8Array)).toBe(`1a26${sourceOp}5a00`); // no platform, empty constraints
@@ -137,3 +138,28 @@ function copyAction(from: State) {
 function mkdirAction() {
   return FileAction.mkdir("/data", 0o755);
 }
+
+describe("README example", () => {
+  it("marshals", () => {
+    const ctx = local("context", { excludePatterns: ["node_modules"] });
+    const app = image("node:20-alpine")
+      .dir("/app")
+      .file(FileAction.copy(ctx, "package.json", "./", { owner: "node:node" }), {
+        customName: "COPY package.json",
+      })
+      .run({ args: "npm ci", mounts: [{ type: "cache", dest: "/root/.npm" }] })
+      .root();
+    const def = marshal(app, opts);
+    const [node, context, copy, run] = ops(def);
+    expect(node?.op).toEqual({
+      case: "source",
+      value: { identifier: "docker-image://docker.io/library/node:20-alpine" },
+    });
+    expect(context?.op?.case).toBe("source");
+    const fileOp = copy?.op as { case: "file"; value: pb.FileOp };
+    const action = fileOp.value.actions?.[0];
+    expect(action?.action).toMatchObject({ case: "copy", value: { src: "/package.json", dest: "/app/" } });
+    const execOp = run?.op as { case: "exec"; value: pb.ExecOp };
+    expect(execOp.value.meta).toMatchObject({ args: ["npm", "ci"], cwd: "/app" });
+  });
+});

@@ -86,5 +86,6 @@ export function marshal(state: State, o: MarshalOptions = {}): Definition {
     if (md.exportCache !== undefined) terminalCaps[Caps.metaExportCache] = true;
   }
   metadata[sha256(terminal)] = { caps: terminalCaps };
-  return { def, metadata };
+  // BuildKit always attaches a (here empty) source map to a marshaled definition.
+  return { def, metadata, source: { infos: [], locations: {} } };
 }
