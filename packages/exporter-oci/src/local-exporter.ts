@@ -37,7 +37,7 @@ export function createLocalExporter(): Exporter {
         return {};
       } catch (err) {
         step.done(err);
-        throw err;
+        throw exportError(err, dest);
       } finally {
         await mounted.release();
       }

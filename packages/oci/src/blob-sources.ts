@@ -68,7 +68,14 @@ export async function planContent(content: ImageContent, o?: CallOptions): Promi
     }
     const bytes = blobs.get(desc.digest)?.bytes ?? (await readSmall(content.blobs, desc, o));
     blobs.set(desc.digest, { descriptor: desc, bytes });
-    const body = JSON.parse(bytes.toString("utf8")) as ImageIndex & ImageManifest;
+    let body: ImageIndex & ImageManifest;
+    try {
+      body = JSON.parse(bytes.toString("utf8")) as ImageIndex & ImageManifest;
+    } catch (err) {
+      throw new KilnError("INVALID_ARGUMENT", `${desc.mediaType} ${desc.digest} is not valid JSON`, {
+        cause: err,
+      });
+    }
     if (isIndex) {
       for (const child of body.manifests ?? []) await visit(child, entry, depth + 1);
       return;
