@@ -32,7 +32,7 @@ describe("parseStages", () => {
     "ARG BASE=alpine",
     "ARG TAG",
     "# builder compiles the app",
-    "FROM --platform=$BUILDPLATFORM ${BASE}:${TAG} AS Builder",
+    "FROM --platform=$BUILDPLATFORM $BASE:$TAG AS Builder",
     "RUN make",
     "FROM scratch",
     "COPY --from=builder /out /",
@@ -48,7 +48,7 @@ describe("parseStages", () => {
     const [builder, final] = stages as [Stage, Stage];
     expect(builder).toMatchObject({
       name: "builder",
-      baseName: "${BASE}:${TAG}",
+      baseName: "$BASE:$TAG",
       platform: "$BUILDPLATFORM",
       docComment: "compiles the app",
       location: { file: "build/Dockerfile", line: 5, endLine: 5, instruction: "FROM" },
