@@ -120,7 +120,9 @@ function processAlive(pid: number): boolean {
 /**
  * Deletes `new-*` and `rm-*` leftovers whose owning process is gone. Entries of live processes are
  * kept: several processes may share one root. (Processes in other PID namespaces are not told apart;
- * share a root only between processes that see each other's PIDs.)
+ * share a root only between processes that see each other's PIDs.) A `cp` started by a killed process
+ * may still be writing into its leftover; removal retries, and what still cannot be removed is left
+ * for the next open rather than failing this one.
  */
 export async function removeLeftovers(snapshotsDir: string): Promise<string[]> {
   const removed: string[] = [];
@@ -128,8 +130,12 @@ export async function removeLeftovers(snapshotsDir: string): Promise<string[]> {
     if (!isTempName(entry)) continue;
     const pid = Number(/^(?:new|rm)-(\d+)-/.exec(entry)?.[1]);
     if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) continue;
-    await rm(join(snapshotsDir, entry), { recursive: true, force: true });
-    removed.push(entry);
+    try {
+      await rm(join(snapshotsDir, entry), { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+      removed.push(entry);
+    } catch {
+      // Still being written by an orphaned child; the next open tries again.
+    }
   }
   return removed;
 }
