@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createReadStream, createWriteStream } from "node:fs";
 import {
   appendFile,
@@ -193,6 +193,23 @@ describe("writeLayerDiff + applyLayer", () => {
     await writeTree(same, { "sec/a": { type: "file", content: "BBBB", mtime: t } });
     await diffToFile(lower, same, layer);
     expect(execFileSync("tar", ["-tf", layer], { encoding: "utf8" })).toContain("sec/a");
+  });
+
+  it.skipIf(!isRoot)("carries character devices (major/minor) through diff and apply", async () => {
+    const made = spawnSync("mknod", ["-m", "0640", join(upper, "null"), "c", "1", "3"]);
+    if (made.status !== 0) return; // no CAP_MKNOD here
+    const layer = join(tmp.path, "layer.tar");
+    await diffToFile(lower, upper, layer);
+    expect(execFileSync("tar", ["-tvf", layer], { encoding: "utf8" })).toMatch(
+      /^crw-r----- 0\/0 +1,3 .* null$/m,
+    );
+    const target = join(tmp.path, "t");
+    await mkdir(target);
+    await copyTree(lower, target);
+    await applyLayer(createReadStream(layer), target);
+    const [applied, expected] = [(await readTree(target)).null, (await readTree(upper)).null];
+    expect(applied).toEqual(expected);
+    expect(applied).toMatchObject({ type: "char", mode: 0o640 });
   });
 
   it("writes a hardlink entry only for the second name, and the first carries the content", async () => {

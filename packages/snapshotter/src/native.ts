@@ -4,7 +4,6 @@ import {
   type CallOptions,
   KilnError,
   type Mount,
-  type SnapshotInfo,
   type SnapshotKind,
   type SnapshotOptions,
   type Snapshotter,
@@ -245,7 +244,7 @@ export async function createNativeSnapshotter(options: NativeSnapshotterOptions)
       const infos = (await allInfos()).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       for (const info of infos) {
         throwIfAborted(o?.signal);
-        await fn(toSnapshotInfo(info) satisfies SnapshotInfo);
+        await fn(toSnapshotInfo(info));
       }
     },
 

@@ -42,7 +42,8 @@ export type TreeEntryInfo =
   | { type: "dir"; mode: number; uid: number; gid: number; mtime?: number }
   | { type: "symlink"; target: string; uid: number; gid: number; mtime?: number }
   | { type: "hardlink"; target: string }
-  | { type: "fifo" | "char" | "block" | "socket"; mode: number; uid: number; gid: number; mtime?: number };
+  | { type: "fifo" | "socket"; mode: number; uid: number; gid: number; mtime?: number }
+  | { type: "char" | "block"; rdev: number; mode: number; uid: number; gid: number; mtime?: number };
 
 const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 const toSeconds = (t: number | Date) => (typeof t === "number" ? t : t.getTime() / 1000);
@@ -115,14 +116,9 @@ export async function readTree(dir: string, o: ReadTreeOptions = {}): Promise<Re
       } else if (st.isSymbolicLink()) {
         out[path] = { type: "symlink", target: await readlink(host), ...owner, ...mtime };
       } else {
-        const type = st.isFIFO()
-          ? "fifo"
-          : st.isCharacterDevice()
-            ? "char"
-            : st.isBlockDevice()
-              ? "block"
-              : "socket";
-        out[path] = { type, mode, ...owner, ...mtime };
+        const device = st.isCharacterDevice() ? "char" : st.isBlockDevice() ? "block" : undefined;
+        if (device) out[path] = { type: device, rdev: Number(st.rdev), mode, ...owner, ...mtime };
+        else out[path] = { type: st.isFIFO() ? "fifo" : "socket", mode, ...owner, ...mtime };
       }
     }
   };
