@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: shell words with ${...} are the test inputs
 import { KilnError } from "@kiln/core";
 import { describe, expect, it } from "vitest";
 import { createLexer } from "./lex.js";
