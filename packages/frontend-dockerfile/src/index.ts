@@ -1,1 +1,5 @@
-export {};
+export { convertDockerfile, createDockerfileFrontend, FRONTEND_NAME } from "./convert/frontend.js";
+export * from "./dockerignore/index.js";
+export * from "./instructions/index.js";
+export * from "./parser/index.js";
+export * from "./shell/index.js";

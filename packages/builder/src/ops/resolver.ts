@@ -2,12 +2,14 @@ import { KilnError, type OpResolver, type Ref } from "@kiln/core";
 import { fileOp } from "./file.js";
 import { diffOp, mergeOp } from "./merge-diff.js";
 import { sourceOp } from "./source.js";
-import type { DecodedOp, OpEnvironment } from "./types.js";
+import type { pb } from "@kiln/llb";
+import { flattenOp } from "./decode.js";
+import type { OpEnvironment } from "./types.js";
 
 /** Maps each LLB vertex to the op that executes it in this builder. */
 export function createOpResolver(env: OpEnvironment): OpResolver<Ref> {
   return (vertex) => {
-    const op = vertex.sys as DecodedOp;
+    const op = flattenOp(vertex.sys as pb.Op);
     if (op.source) return sourceOp(op, env);
     if (op.file) return fileOp(op, env, vertex.name);
     if (op.merge) return mergeOp(op, env, vertex.name);

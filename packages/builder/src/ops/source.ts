@@ -1,3 +1,4 @@
+import { createReadStream } from "node:fs";
 import { type Digest, KilnError, type Op, type Ref, sha256 } from "@kiln/core";
 import { createIgnoreMatcher } from "@kiln/frontend-dockerfile";
 import { openOciLayout } from "@kiln/oci";
@@ -91,11 +92,11 @@ function ociLayoutSource(rest: string, op: DecodedOp, env: OpEnvironment): Op<Re
       const dir = env.ociStores.get(storeId);
       if (!dir) throw new KilnError("NOT_FOUND", `unknown OCI layout store ${JSON.stringify(storeId)}`);
       const layout = await openOciLayout(dir, o);
-      const image = await layout.resolve(manifestDigest, undefined, o);
+      const image = await layout.resolve(manifestDigest, o);
       const layers = [];
       for (const [i, blob] of image.manifest.layers.entries()) {
         if (!(await env.content.info(blob.digest, o))) {
-          await env.content.write(await layout.readBlobStream(blob.digest, o), blob, o);
+          await env.content.write(createReadStream(layout.blobPath(blob.digest)), blob, o);
         }
         const diffId = image.config.rootfs.diff_ids[i];
         if (!diffId) throw new KilnError("INVALID_ARGUMENT", `image ${manifestDigest} has fewer diff_ids than layers`);

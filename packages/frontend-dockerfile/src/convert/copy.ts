@@ -1,0 +1,100 @@
+import { posix } from "node:path";
+import { KilnError } from "@kiln/core";
+import { type CopyOptions, copy, type FileAction, merge, mkfile, type State, scratch } from "@kiln/llb";
+import type { AddCommand, CopyCommand } from "../instructions/index.js";
+import { findStage } from "./stages.js";
+import { addHistory, type ConvertContext, expansionEnv, type StageState, stepName } from "./stage-state.js";
+
+/**
+ * COPY and ADD (local sources): one FileOp with a copy action per source, reading from the build
+ * context, another stage, or an image. Options follow BuildKit's Dockerfile conversion: sources are
+ * wildcards, directories copy their contents, destination parents are created, symlinks are followed.
+ */
+export async function dispatchCopy(ctx: ConvertContext, st: StageState, cmd: CopyCommand | AddCommand): Promise<void> {
+  const env = expansionEnv(st);
+  const expand = (word: string) => ctx.lexer.processWord(word, env);
+  const isAdd = cmd.kind === "ADD";
+
+  let source: State = ctx.context;
+  let fromContext = true;
+  if (cmd.kind === "COPY" && cmd.from !== undefined) {
+    const from = expand(cmd.from);
+    const index = findStage(ctx.plan, from);
+    source =
+      index !== undefined
+        ? ctx.stageResult(index).state
+        : (await ctx.resolveImage(from, st.platform, cmd.location)).state;
+    fromContext = false;
+  }
+  if (cmd.kind === "COPY" && cmd.parents) {
+    throw new KilnError("NOT_IMPLEMENTED", "COPY --parents is not supported yet", { location: cmd.location });
+  }
+
+  const sources = cmd.sourcePaths.map(expand);
+  for (const src of sources) {
+    if (isAdd && /^(https?|git):\/\/|^git@|\.git(#|$)/.test(src)) {
+      throw new KilnError("NOT_IMPLEMENTED", `ADD from a URL or git repository is not supported yet: ${src}`, {
+        location: cmd.location,
+        hint: "download the file into the build context and ADD or COPY it from there",
+      });
+    }
+  }
+  const workdir = st.config.config?.WorkingDir || "/";
+  const rawDest = expand(cmd.destPath);
+  let dest = posix.isAbsolute(rawDest) ? rawDest : posix.join(workdir, rawDest);
+  if ((rawDest.endsWith("/") || rawDest === "." || rawDest.endsWith("/.")) && !dest.endsWith("/")) dest += "/";
+  if (sources.length + cmd.sourceContents.length > 1 && !dest.endsWith("/")) {
+    throw new KilnError(
+      "INVALID_ARGUMENT",
+      `When using ${cmd.kind} with more than one source file, the destination must be a directory and end with a /`,
+      { location: cmd.location },
+    );
+  }
+
+  const chown = cmd.chown ? expand(cmd.chown) : undefined;
+  const chmod = cmd.chmod ? expand(cmd.chmod) : undefined;
+  const options: CopyOptions = {
+    ...(chown ? { owner: chown } : {}),
+    ...chmodOption(chmod, cmd),
+    followSymlink: true,
+    dirCopyContents: true,
+    attemptUnpackDockerCompatibility: isAdd && fromContext && (cmd as AddCommand).unpack !== false,
+    createDestPath: true,
+    allowWildcard: true,
+    allowEmptyWildcard: true,
+    ...(cmd.excludePatterns.length ? { excludePatterns: cmd.excludePatterns.map(expand) } : {}),
+  };
+
+  let action: FileAction | undefined;
+  for (const src of sources) {
+    const absolute = posix.join("/", src);
+    action = action ? action.copy(source, absolute, dest, options) : copy(source, absolute, dest, options);
+  }
+  for (const content of cmd.sourceContents) {
+    const data = content.expand ? expand(content.data) : content.data;
+    const path = dest.endsWith("/") ? posix.join(dest, content.path) : dest;
+    const mode = options.mode ?? 0o644;
+    const fileOpts = chown ? { owner: chown } : {};
+    action = action ? action.mkfile(path, mode, data, fileOpts) : mkfile(path, mode, data, fileOpts);
+  }
+  if (!action) throw new KilnError("INVALID_ARGUMENT", `${cmd.kind} needs a source`, { location: cmd.location });
+
+  const text = cmd.original.replace(/^\S+/, cmd.kind);
+  const name = stepName(st, text);
+  ctx.locate(name, cmd.location);
+  const linked = cmd.link && chmod === undefined;
+  st.state = linked
+    ? merge([st.state, scratch().file(action, { customName: name })], { customName: name })
+    : st.state.file(action, { customName: name });
+  addHistory(ctx, st, `${text} # buildkit`, false);
+}
+
+function chmodOption(chmod: string | undefined, cmd: CopyCommand | AddCommand): Pick<CopyOptions, "mode" | "modeStr"> {
+  if (chmod === undefined) return {};
+  if (/^[0-7]{1,4}$/.test(chmod)) return { mode: Number.parseInt(chmod, 8) };
+  if (/^([ugoa]*[-+=][rwxXst]*,?)+$/.test(chmod)) return { modeStr: chmod };
+  throw new KilnError("INVALID_ARGUMENT", `invalid chmod parameter ${JSON.stringify(chmod)}`, {
+    location: cmd.location,
+    hint: "use an octal mode such as 0755 or a symbolic one such as u=rwX,go=rX",
+  });
+}

@@ -1,0 +1,218 @@
+import {
+  type CallOptions,
+  DEFAULT_PATH_ENV,
+  type Frontend,
+  type FrontendRequest,
+  type FrontendResult,
+  type ImageConfig,
+  KilnError,
+  type Platform,
+  parsePlatform,
+  type SourceLocation,
+} from "@kiln/core";
+import { local, marshal, source, type State, scratch } from "@kiln/llb";
+import { parseIgnoreFile } from "../dockerignore/index.js";
+import { parseStages } from "../instructions/index.js";
+import { parse } from "../parser/index.js";
+import { createLexer } from "../shell/index.js";
+import { createBuildArgs, platformArgs } from "./args.js";
+import { dispatchCopy } from "./copy.js";
+import { dispatchMetadata } from "./metadata.js";
+import { dispatchRun } from "./run.js";
+import type { ConvertContext, StageState } from "./stage-state.js";
+import { planStages } from "./stages.js";
+
+export const FRONTEND_NAME = "dockerfile.v0";
+
+/** The built-in Dockerfile frontend (`# syntax=docker/dockerfile:1…` selects it, offline). */
+export function createDockerfileFrontend(): Frontend {
+  return { name: FRONTEND_NAME, solve: convertDockerfile };
+}
+
+export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {}): Promise<FrontendResult> {
+  const file = req.file.name;
+  const parsed = parse(req.file.data, file);
+  for (const w of parsed.warnings) req.bridge.warn(w.message, w.location);
+  const lexer = createLexer(parsed.escapeToken);
+  const stages = parseStages(parsed, { file });
+
+  const buildArgs = createBuildArgs(req.attrs);
+  const globalArgs = platformArgs(req.platform);
+  for (const cmd of stages.metaArgs) {
+    for (const def of cmd.args) {
+      const value = buildArgs.get(def.key) ?? (def.value !== undefined ? lexer.processWord(def.value, globalArgs) : undefined);
+      if (value !== undefined) globalArgs.set(def.key, value);
+      else if (!globalArgs.has(def.key)) globalArgs.delete(def.key);
+    }
+  }
+  const plan = planStages(stages, lexer, globalArgs, req.attrs.target);
+  const epoch = buildArgs.get("SOURCE_DATE_EPOCH");
+  const created = (epoch && /^\d+$/.test(epoch) ? new Date(Number(epoch) * 1000) : new Date()).toISOString();
+
+  const ignorePatterns = req.ignoreFile ? parseIgnoreFile(req.ignoreFile) : [];
+  const context = local("context", {
+    sharedKeyHint: "context",
+    ...(ignorePatterns.length ? { excludePatterns: ignorePatterns } : {}),
+    customName: "[internal] load build context",
+  });
+
+  const names = new Map<string, SourceLocation>();
+  const images = new Map<string, Promise<{ state: State; config: ImageConfig }>>();
+  const done = new Map<number, StageState>();
+  const ctx: ConvertContext = {
+    file,
+    lexer,
+    buildArgs,
+    globalArgs,
+    plan,
+    context,
+    created,
+    resolveImage(ref, platform, location) {
+      const key = `${ref}\0${platform.os}/${platform.architecture}/${platform.variant ?? ""}`;
+      let image = images.get(key);
+      if (!image) {
+        image = resolveImage(req, ref, platform, location, o);
+        images.set(key, image);
+      }
+      return image;
+    },
+    stageResult(index) {
+      const st = done.get(index);
+      if (!st) throw new KilnError("INTERNAL", `stage ${index} used before it was converted`);
+      return st;
+    },
+    locate: (name, location) => void names.set(name, location),
+    warn: (message, location) => req.bridge.warn(message, location),
+  };
+
+  for (const index of plan.order) {
+    const stagePlan = plan.stages[index];
+    if (!stagePlan) continue;
+    const { stage } = stagePlan;
+    const platform = stage.platform
+      ? parsePlatform(lexer.processWord(stage.platform, globalArgs))
+      : req.platform;
+    const fromName = `[${stagePlan.displayName} 1/${stage.commands.length + 1}] ${stage.original.replace(/^\S+/, "FROM")}`;
+    names.set(fromName, stage.location);
+    let state: State;
+    let config: ImageConfig;
+    if (stagePlan.base.kind === "stage") {
+      const base = ctx.stageResult(stagePlan.base.index);
+      state = base.state;
+      config = structuredClone(base.config);
+    } else if (stagePlan.base.kind === "scratch") {
+      state = scratch().platform(platform);
+      config = emptyImage(platform);
+    } else {
+      const image = await ctx.resolveImage(stagePlan.base.ref, platform, stage.location);
+      state = image.state.withCustomName(fromName);
+      config = structuredClone(image.config);
+      if (config.config?.OnBuild?.length) {
+        ctx.warn(`ONBUILD triggers of ${stagePlan.base.ref} are not executed by kiln yet`, stage.location);
+      }
+    }
+    const st: StageState = {
+      plan: stagePlan,
+      state,
+      config,
+      platform,
+      args: new Map(),
+      cmdSet: false,
+      step: 1,
+      total: stage.commands.length + 1,
+    };
+    for (const cmd of stage.commands) {
+      st.step += 1;
+      try {
+        if (cmd.kind === "COPY" || cmd.kind === "ADD") await dispatchCopy(ctx, st, cmd);
+        else if (cmd.kind === "RUN") dispatchRun(ctx, st, cmd);
+        else dispatchMetadata(ctx, st, cmd);
+      } catch (err) {
+        throw withLocation(err, cmd.location);
+      }
+    }
+    done.set(index, st);
+  }
+
+  const target = ctx.stageResult(plan.target);
+  const config = target.config;
+  const labels = Object.entries(req.attrs).filter(([k]) => k.startsWith("label:"));
+  if (labels.length) {
+    config.config ??= {};
+    config.config.Labels ??= {};
+    for (const [k, v] of labels) config.config.Labels[k.slice(6)] = v;
+  }
+  const unused = buildArgs.unused();
+  if (unused.length) req.bridge.warn(`one or more build-args [${unused.join(" ")}] were not consumed`);
+
+  const definition = marshal(target.state, { platform: req.platform, localUniqueId: "kiln" });
+  const locations: Record<string, SourceLocation> = {};
+  for (const [digest, meta] of Object.entries(definition.metadata)) {
+    const name = meta.description?.["llb.customname"];
+    const location = name ? names.get(name) : undefined;
+    if (location) locations[digest] = location;
+  }
+  return { definition, config, locations };
+}
+
+/** BuildKit's config for `FROM scratch`. */
+function emptyImage(platform: Platform): ImageConfig {
+  return {
+    architecture: platform.architecture,
+    os: platform.os,
+    ...(platform.variant ? { variant: platform.variant } : {}),
+    rootfs: { type: "layers", diff_ids: [] },
+    config: { Env: [DEFAULT_PATH_ENV], WorkingDir: "/" },
+  };
+}
+
+/** Named contexts first (`--build-context name=…`), then the image itself. */
+async function resolveImage(
+  req: FrontendRequest,
+  ref: string,
+  platform: Platform,
+  location: SourceLocation,
+  o: CallOptions,
+): Promise<{ state: State; config: ImageConfig }> {
+  const named = namedContext(req.attrs, ref);
+  if (named?.startsWith("local:")) {
+    const name = named.slice("local:".length);
+    return { state: local(name, { sharedKeyHint: name }), config: emptyImage(platform) };
+  }
+  try {
+    const resolved = await req.bridge.resolveImage(named ?? `docker-image://${ref}`, platform, o);
+    const { created: _created, ...config } = resolved.config;
+    const state = source(resolved.identifier, resolved.attrs, { platform })
+      .platform(platform)
+      .withImageConfig(config);
+    return { state, config: config as ImageConfig };
+  } catch (err) {
+    throw withLocation(err, location);
+  }
+}
+
+/** `context:<name>` for the reference as written, then its normalised forms (like buildx). */
+function namedContext(attrs: Readonly<Record<string, string>>, ref: string): string | undefined {
+  const candidates = [ref];
+  const noTag = ref.replace(/:[^/:@]+$/, "");
+  if (!ref.includes("@") && noTag === ref) candidates.push(`${ref}:latest`);
+  candidates.push(noTag);
+  const familiar = ref.replace(/^docker\.io\/(library\/)?/, "");
+  candidates.push(familiar, familiar.replace(/:latest$/, ""));
+  for (const c of candidates) {
+    const v = attrs[`context:${c}`];
+    if (v !== undefined) return v;
+  }
+  return undefined;
+}
+
+/** Adds the instruction's location to an error that has none (lexer and resolver errors). */
+function withLocation(err: unknown, location: SourceLocation): unknown {
+  if (!(err instanceof KilnError) || err.location) return err;
+  return new KilnError(err.code, err.message, {
+    cause: err.cause ?? err,
+    location,
+    ...(err.hint ? { hint: err.hint } : {}),
+    ...(err.details ? { details: err.details } : {}),
+  });
+}
