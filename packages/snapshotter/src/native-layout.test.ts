@@ -31,8 +31,9 @@ describe("native snapshotter layout and recovery", () => {
     expect(info).toMatchObject({ kind: "active", name: "k", labels: { l: "v" } });
     await sn.commit("n", "k");
     await sn.view("v", "n");
+    // A view shares its committed parent's tree (read-only) instead of copying it.
     expect(await sn.mounts("v")).toEqual([
-      { type: "bind", source: join(snapshots, snapshotId("v"), "fs"), options: ["rbind", "ro"] },
+      { type: "bind", source: join(snapshots, snapshotId("n"), "fs"), options: ["rbind", "ro"] },
     ]);
     expect(await readdir(snapshots)).toEqual([snapshotId("n"), snapshotId("v")].sort());
   });

@@ -85,8 +85,13 @@ export async function createNativeSnapshotter(options: NativeSnapshotterOptions)
   }
 
   function mountsFor(info: StoredInfo): Mount[] {
-    const access = info.kind === "view" ? "ro" : "rw";
-    return [{ type: "bind", source: join(dirOf(info.name), FS_DIR), options: ["rbind", access] }];
+    if (info.kind === "view") {
+      // A view is read-only by contract and its parent is committed (immutable): share the parent's
+      // tree instead of copying it, so reading a result costs nothing.
+      const tree = info.parent === undefined ? info.name : info.parent;
+      return [{ type: "bind", source: join(dirOf(tree), FS_DIR), options: ["rbind", "ro"] }];
+    }
+    return [{ type: "bind", source: join(dirOf(info.name), FS_DIR), options: ["rbind", "rw"] }];
   }
 
   async function create(
@@ -112,7 +117,7 @@ export async function createNativeSnapshotter(options: NativeSnapshotterOptions)
     const tmp = join(snapshotsDir, tempName("new"));
     try {
       await mkdir(join(tmp, FS_DIR), { recursive: true, mode: 0o755 });
-      if (parentInfo !== undefined)
+      if (parentInfo !== undefined && kind === "active")
         await copyTree(join(dirOf(parentInfo.name), FS_DIR), join(tmp, FS_DIR), o);
       await writeFile(join(tmp, INFO_FILE), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o644 });
       await rename(tmp, dirOf(key));
