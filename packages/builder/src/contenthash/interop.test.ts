@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
 import { sha256 } from "@kiln/core";
+import { describe, expect, it } from "vitest";
 import { type Spec, tree } from "../fileop/tree.test-helpers.js";
 import { createContentHasher } from "./index.js";
 
@@ -12,7 +12,8 @@ const DIR_D0_MODIFIED = "sha256:555ffa3028630d97ba37832b749eda85ab676fd64ffb629f
 const DOUBLE_STAR = "sha256:aa7448215bbf5b837b35ce64467857d8b9747965573d14d4b31b370586370971";
 
 const hasher = createContentHasher();
-const sum = (root: string, path: string, o: Record<string, unknown> = {}) => hasher.checksum({ root }, { path, ...o });
+const sum = (root: string, path: string, o: Record<string, unknown> = {}) =>
+  hasher.checksum({ root }, { path, ...o });
 
 describe("contenthash interoperability with BuildKit", () => {
   it("hashes files, directories and the root like BuildKit", async () => {
@@ -82,7 +83,9 @@ describe("contenthash interoperability with BuildKit", () => {
     await expect(sum(root, "foo/ghi", { wildcard: true, followLinks: true })).rejects.toMatchObject({
       code: "NOT_FOUND",
     });
-    await expect(sum(root, "y1", { wildcard: true, followLinks: true })).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(sum(root, "y1", { wildcard: true, followLinks: true })).rejects.toMatchObject({
+      code: "NOT_FOUND",
+    });
     expect(await sum(root, "sym")).toBe(sym);
     expect(await sum(root, "foo/ghi")).toBe(sym);
     const foo = "sha256:9b761577efcb1239cf4be971914c5d7404914dd32ff436401af1764dc5446b83";

@@ -1,5 +1,15 @@
-import { chmod, lchown, mkdir, mkdtemp, readdir, readlink, rm, symlink, writeFile } from "node:fs/promises";
-import { lstat } from "node:fs/promises";
+import {
+  chmod,
+  lchown,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readlink,
+  rm,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterEach } from "vitest";
@@ -9,7 +19,12 @@ export type Spec =
   | string
   | { readonly dir: true; readonly mode?: number; readonly uid?: number; readonly gid?: number }
   | { readonly link: string }
-  | { readonly data: string | Uint8Array; readonly mode?: number; readonly uid?: number; readonly gid?: number };
+  | {
+      readonly data: string | Uint8Array;
+      readonly mode?: number;
+      readonly uid?: number;
+      readonly gid?: number;
+    };
 
 const dirs: string[] = [];
 
@@ -34,7 +49,8 @@ export async function makeTree(root: string, entries: Record<string, Spec>): Pro
       const data = typeof spec === "string" ? spec : spec.data;
       await writeFile(host, data);
       await chmod(host, typeof spec === "string" ? 0o644 : (spec.mode ?? 0o644));
-      if (typeof spec !== "string" && spec.uid !== undefined) await lchown(host, spec.uid, spec.gid ?? spec.uid);
+      if (typeof spec !== "string" && spec.uid !== undefined)
+        await lchown(host, spec.uid, spec.gid ?? spec.uid);
     } else if ("dir" in spec) {
       await mkdir(host, { recursive: true });
       await chmod(host, spec.mode ?? 0o755);
