@@ -92,7 +92,8 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
     const platform = stage.platform
       ? parsePlatform(lexer.processWord(stage.platform, globalArgs))
       : req.platform;
-    const fromName = `[${stagePlan.displayName} 1/${stage.commands.length + 1}] ${stage.original.replace(/^\S+/, "FROM")}`;
+    const fromText = stagePlan.base.kind === "image" ? stagePlan.base.ref : stage.baseName;
+    const fromName = `[${stagePlan.displayName} 1/${stage.commands.length + 1}] FROM ${fromText}`;
     names.set(fromName, stage.location);
     let state: State;
     let config: ImageConfig;
