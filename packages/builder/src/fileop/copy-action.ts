@@ -98,7 +98,7 @@ async function copyOne(
   modeSet: ReturnType<typeof parseModeString> | undefined,
 ): Promise<void> {
   const { a, c, destPath, time, mode } = p;
-  const dirPerm = mode ?? 0o755;
+  const dirPerm = (mode ?? 0o755) & 0o777;
   const [dir, file] = goSplit(destPath);
   const ensure = file !== "" && file !== "." ? dir : destPath;
   const createdDest = await mkdirAll(await resolveInRoot(c.target, ensure), dirPerm, c.owner, time);
