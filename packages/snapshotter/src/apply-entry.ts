@@ -1,8 +1,31 @@
 import { spawn } from "node:child_process";
-import { constants } from "node:fs";
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, utimes } from "node:fs/promises";
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeSync,
+} from "node:fs";
 import type tarStream from "tar-stream";
 import { isMissing } from "./fs-errors.js";
+
+/*
+ * Why synchronous calls: applying a layer is a strictly sequential series of small local syscalls
+ * (create, chown, chmod, utimes, ...). Through fs.promises every one of them is a round trip to libuv's
+ * thread pool, which made extraction ~5x slower than issuing them directly; each call blocks the event
+ * loop only for the syscall itself. File content is the exception: it arrives asynchronously anyway.
+ */
 
 /** The tar header fields the applier uses, with PAX records already folded in by tar-stream. */
 export type LayerHeader = Omit<tarStream.Header, "pax"> & { pax?: Record<string, string> | null };
@@ -27,67 +50,73 @@ function parseTime(value: string | undefined): number | undefined {
 
 const permissions = (header: LayerHeader): number => (header.mode ?? 0o644) & 0o7777;
 
-/** Removes whatever is at `hostPath` (never following a symlink). Returns whether something was there. */
-export async function removeExisting(hostPath: string): Promise<boolean> {
+function lstatOrUndefined(hostPath: string) {
   try {
-    await lstat(hostPath);
+    return lstatSync(hostPath);
   } catch (err) {
-    if (isMissing(err)) return false;
+    if (isMissing(err)) return undefined;
     throw err;
   }
-  await rm(hostPath, { recursive: true, force: true });
+}
+
+/** Removes whatever is at `hostPath` (never following a symlink). Returns whether something was there. */
+export function removeExisting(hostPath: string): boolean {
+  if (lstatOrUndefined(hostPath) === undefined) return false;
+  rmSync(hostPath, { recursive: true, force: true });
   return true;
 }
 
 /** Ownership first: chown clears setuid/setgid, so the mode goes on afterwards. */
-async function setOwnerAndMode(hostPath: string, header: LayerHeader): Promise<void> {
-  await lchown(hostPath, header.uid ?? 0, header.gid ?? 0);
-  await chmod(hostPath, permissions(header));
+function setOwnerAndMode(hostPath: string, header: LayerHeader): void {
+  lchownSync(hostPath, header.uid ?? 0, header.gid ?? 0);
+  chmodSync(hostPath, permissions(header));
 }
 
-export async function writeDirectory(hostPath: string, header: LayerHeader): Promise<void> {
-  const existing = await lstat(hostPath).catch((err: unknown) => {
-    if (isMissing(err)) return undefined;
-    throw err;
-  });
-  if (existing !== undefined && !existing.isDirectory()) await rm(hostPath, { recursive: true, force: true });
-  if (existing === undefined || !existing.isDirectory()) await mkdir(hostPath, { mode: 0o700 });
+/** Returns whether a non-directory had to be removed first. */
+export function writeDirectory(hostPath: string, header: LayerHeader): boolean {
+  const existing = lstatOrUndefined(hostPath);
+  const replaced = existing !== undefined && !existing.isDirectory();
+  if (replaced) rmSync(hostPath, { recursive: true, force: true });
+  if (existing === undefined || replaced) mkdirSync(hostPath, { mode: 0o700 });
   // Times are set by the caller after the whole layer, because writing children changes them.
-  await setOwnerAndMode(hostPath, header);
+  setOwnerAndMode(hostPath, header);
+  return replaced;
 }
 
-/** O_EXCL|O_NOFOLLOW: the final component is created here, never reached through a symlink. */
+/**
+ * Creates a regular file with O_EXCL|O_NOFOLLOW, so the final component is created here and never
+ * reached through a symlink; fails with EEXIST when something is in the way.
+ */
 export async function writeFile(
   hostPath: string,
   header: LayerHeader,
   body: AsyncIterable<Uint8Array>,
 ): Promise<void> {
   const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
-  const handle = await open(hostPath, flags, 0o600);
+  const fd = openSync(hostPath, flags, 0o600);
   try {
-    // Plain writes: a FileHandle stream with autoClose:false makes handle.close() hang on Node 20.
     for await (const chunk of body) {
-      for (let off = 0; off < chunk.length; ) off += (await handle.write(chunk, off)).bytesWritten;
+      for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off);
     }
-    await handle.chown(header.uid ?? 0, header.gid ?? 0);
-    await handle.chmod(permissions(header));
+    fchownSync(fd, header.uid ?? 0, header.gid ?? 0);
+    fchmodSync(fd, permissions(header));
     const t = entryTimes(header);
-    await handle.utimes(t.atime, t.mtime);
+    futimesSync(fd, t.atime, t.mtime);
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
-export async function writeSymlink(hostPath: string, header: LayerHeader): Promise<void> {
-  await symlink(header.linkname ?? "", hostPath);
-  await lchown(hostPath, header.uid ?? 0, header.gid ?? 0);
+export function writeSymlink(hostPath: string, header: LayerHeader): void {
+  symlinkSync(header.linkname ?? "", hostPath);
+  lchownSync(hostPath, header.uid ?? 0, header.gid ?? 0);
   const t = entryTimes(header);
-  await lutimes(hostPath, t.atime, t.mtime);
+  lutimesSync(hostPath, t.atime, t.mtime);
 }
 
 /** link(2) does not follow a symlink target: a hardlink to a symlink is a second name of the link. */
-export async function writeHardlink(hostPath: string, targetHostPath: string): Promise<void> {
-  await link(targetHostPath, hostPath);
+export function writeHardlink(hostPath: string, targetHostPath: string): void {
+  linkSync(targetHostPath, hostPath);
 }
 
 /**
@@ -112,8 +141,8 @@ export async function writeSpecial(hostPath: string, header: LayerHeader): Promi
     child.on("close", (code) => resolve(code === 0 ? undefined : Buffer.concat(stderr).toString().trim()));
   });
   if (failure !== undefined) return failure;
-  await setOwnerAndMode(hostPath, header);
+  setOwnerAndMode(hostPath, header);
   const t = entryTimes(header);
-  await utimes(hostPath, t.atime, t.mtime);
+  utimesSync(hostPath, t.atime, t.mtime);
   return undefined;
 }

@@ -15,7 +15,7 @@ import {
   writeSpecial,
   writeSymlink,
 } from "./apply-entry.js";
-import { isMissing } from "./fs-errors.js";
+import { errnoCode, isMissing } from "./fs-errors.js";
 import { cleanLayerPath, resolveInRoot } from "./resolve-in-root.js";
 
 export interface ApplyLayerOptions extends CallOptions {
@@ -41,6 +41,11 @@ interface ApplyState {
   readonly touched: Set<string>;
   /** Directory times, set last because creating children changes them. */
   readonly dirTimes: Map<string, EntryTimes>;
+  /**
+   * Layer parent path → its resolved host directory. Valid as long as nothing is removed: every cached
+   * path consists of real directories, which only a removal (replace, whiteout, opaque) can change.
+   */
+  readonly parents: Map<string, string>;
   xattrWarned: boolean;
 }
 
@@ -63,6 +68,7 @@ export async function applyLayer(
     o,
     touched: new Set(),
     dirTimes: new Map(),
+    parents: new Map(),
     xattrWarned: false,
   };
   const hash = createHash("sha256");
@@ -132,29 +138,33 @@ async function applyEntry(
   }
   switch (header.type) {
     case "directory":
-      await writeDirectory(hostPath, header);
+      if (writeDirectory(hostPath, header)) state.parents.clear();
       state.dirTimes.set(hostPath, entryTimes(header));
       break;
     case "file":
     case "contiguous-file":
-      await removeExisting(hostPath);
-      await writeFile(hostPath, header, body);
+      // Create first (O_EXCL); only when something is in the way, remove it and try again.
+      await writeFile(hostPath, header, body).catch(async (err: unknown) => {
+        if (errnoCode(err) !== "EEXIST") throw err;
+        replaceExisting(state, hostPath);
+        await writeFile(hostPath, header, body);
+      });
       break;
     case "symlink":
-      await removeExisting(hostPath);
-      await writeSymlink(hostPath, header);
+      replaceExisting(state, hostPath);
+      writeSymlink(hostPath, header);
       break;
     case "link": {
       const target = await hardlinkTarget(state, header);
       if (target === hostPath) break;
-      await removeExisting(hostPath);
-      await writeHardlink(hostPath, target);
+      replaceExisting(state, hostPath);
+      writeHardlink(hostPath, target);
       break;
     }
     case "character-device":
     case "block-device":
     case "fifo": {
-      await removeExisting(hostPath);
+      replaceExisting(state, hostPath);
       const failure = await writeSpecial(hostPath, header);
       if (failure !== undefined) state.o.onWarning?.(`skipped ${header.type} ${path}: ${failure}`);
       break;
@@ -166,12 +176,21 @@ async function applyEntry(
   markTouched(state, hostPath);
 }
 
+function replaceExisting(state: ApplyState, hostPath: string): void {
+  if (removeExisting(hostPath)) state.parents.clear();
+}
+
 /** Resolves (chroot-style) and creates the parent directory of an entry; returns its host path. */
 async function ensureParentDir(state: ApplyState, parentPath: string, entryName: string): Promise<string> {
+  const cached = state.parents.get(parentPath);
+  if (cached !== undefined) return cached;
   const host = await resolveInRoot(state.root, parentPath);
   try {
     await mkdir(host, { recursive: true, mode: 0o755 });
-    if ((await lstat(host)).isDirectory()) return host;
+    if ((await lstat(host)).isDirectory()) {
+      state.parents.set(parentPath, host);
+      return host;
+    }
   } catch (err) {
     if (!isMissing(err) && (err as { code?: string }).code !== "EEXIST") throw err;
   }
@@ -213,6 +232,7 @@ async function whiteout(state: ApplyState, parentPath: string, name: string): Pr
       `invalid whiteout for ${JSON.stringify(name)} in ${parentPath || "/"}`,
     );
   }
+  state.parents.clear();
   const hostPath = join(await resolveInRoot(state.root, parentPath), name);
   // A whiteout hides lower layers only; content of this same layer stays.
   if (state.touched.has(relative(state.root, hostPath))) return;
@@ -221,6 +241,7 @@ async function whiteout(state: ApplyState, parentPath: string, name: string): Pr
 
 /** Opaque directory: everything below it that this layer did not write comes from lower layers. */
 async function hideLower(state: ApplyState, parentPath: string): Promise<void> {
+  state.parents.clear();
   const dir = await resolveInRoot(state.root, parentPath);
   const st = await lstat(dir).catch((err: unknown) => (isMissing(err) ? undefined : Promise.reject(err)));
   if (st === undefined) return;

@@ -1,5 +1,3 @@
-import { lstat } from "node:fs/promises";
-import { join } from "node:path";
 import type { Writable } from "node:stream";
 import { type CallOptions, type Digest, throwIfAborted } from "@kiln/core";
 import { createTarWriter, type TarWriter } from "./tar-writer.js";
@@ -8,10 +6,10 @@ import {
   sameEntry,
   sortByBytes,
   sortedNames,
+  statEntries,
   type TreeEntry,
   tarEntryFor,
   tarType,
-  withLinkTarget,
 } from "./tree-entry.js";
 
 export interface LayerDiffOptions extends CallOptions {
@@ -89,6 +87,16 @@ async function diffDir(state: DiffState, prefix: string, lower: string | undefin
   for (const name of lowerNames) {
     if (!inUpper.has(name)) changes.push({ kind: "deleted", name, tarName: `${WHITEOUT_PREFIX}${name}` });
   }
+  // lstat in parallel: the fs calls go through libuv's thread pool, so one at a time is slow.
+  const [upperEntries, lowerEntries] = await Promise.all([
+    statEntries(upper, upperNames),
+    lower === undefined
+      ? new Map<string, TreeEntry>()
+      : statEntries(
+          lower,
+          lowerNames.filter((n) => inUpper.has(n)),
+        ),
+  ]);
   const order = sortByBytes(changes.map((c) => c.tarName));
   const byTarName = new Map(changes.map((c) => [c.tarName, c]));
   for (const tarName of order) {
@@ -98,13 +106,8 @@ async function diffDir(state: DiffState, prefix: string, lower: string | undefin
       await writeWhiteout(state, `${prefix}${tarName}`);
       continue;
     }
-    const upperPath = join(upper, change.name);
-    const upperEntry = await withLinkTarget(upperPath, await lstat(upperPath, { bigint: true }));
-    const lowerPath = change.kind === "both" && lower !== undefined ? join(lower, change.name) : undefined;
-    const lowerEntry =
-      lowerPath === undefined
-        ? undefined
-        : await withLinkTarget(lowerPath, await lstat(lowerPath, { bigint: true }));
+    const upperEntry = upperEntries.get(change.name) as TreeEntry;
+    const lowerEntry = change.kind === "both" ? lowerEntries.get(change.name) : undefined;
     await diffEntry(state, `${prefix}${change.name}`, lowerEntry, upperEntry);
   }
 }
@@ -170,5 +173,5 @@ async function writeEntry(state: DiffState, path: string, entry: TreeEntry): Pro
     }
     state.inodes.set(inode, path);
   }
-  await state.tar.add(tarEntryFor(path, entry, "file"), fileBody(entry.hostPath));
+  await state.tar.add(tarEntryFor(path, entry, "file"), await fileBody(entry.hostPath, entry.stat.size));
 }

@@ -1,5 +1,7 @@
 import { type BigIntStats, createReadStream } from "node:fs";
-import { open, readdir, readlink } from "node:fs/promises";
+import { lstat, open, readdir, readFile, readlink } from "node:fs/promises";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
 import type { TarEntry, TarEntryType } from "./tar-writer.js";
 
 /** A file system object seen by the differ: its host path, lstat (ns precision) and symlink target. */
@@ -106,4 +108,27 @@ export function tarEntryFor(name: string, entry: TreeEntry, type: TarEntryType):
   }
 }
 
-export const fileBody = (hostPath: string) => createReadStream(hostPath);
+/** Small files are read in one go (fewer thread-pool round trips than a stream); big ones stream. */
+const SMALL_FILE = 256n * 1024n;
+
+export async function fileBody(hostPath: string, size: bigint): Promise<Readable | Buffer> {
+  return size <= SMALL_FILE ? readFile(hostPath) : createReadStream(hostPath);
+}
+
+const STAT_BATCH = 64;
+
+/** lstat (and readlink) of `names` in `dir`, a batch at a time in parallel. */
+export async function statEntries(dir: string, names: readonly string[]): Promise<Map<string, TreeEntry>> {
+  const out = new Map<string, TreeEntry>();
+  for (let i = 0; i < names.length; i += STAT_BATCH) {
+    const batch = names.slice(i, i + STAT_BATCH);
+    const entries = await Promise.all(
+      batch.map(async (name) => {
+        const hostPath = join(dir, name);
+        return withLinkTarget(hostPath, await lstat(hostPath, { bigint: true }));
+      }),
+    );
+    for (const [j, name] of batch.entries()) out.set(name, entries[j] as TreeEntry);
+  }
+  return out;
+}
