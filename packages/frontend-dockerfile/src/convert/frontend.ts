@@ -17,6 +17,7 @@ import { parse } from "../parser/index.js";
 import { createLexer } from "../shell/index.js";
 import { createBuildArgs, platformArgs } from "./args.js";
 import { dispatchCopy } from "./copy.js";
+import { applyDirectives } from "./directives.js";
 import { dispatchMetadata } from "./metadata.js";
 import { dispatchRun } from "./run.js";
 import type { ConvertContext, StageState } from "./stage-state.js";
@@ -32,7 +33,7 @@ export function createDockerfileFrontend(): Frontend {
 export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {}): Promise<FrontendResult> {
   const file = req.file.name;
   const parsed = parse(req.file.data, file);
-  for (const w of parsed.warnings) req.bridge.warn(w.message, w.location);
+  applyDirectives(parsed, req);
   const lexer = createLexer(parsed.escapeToken);
   const stages = parseStages(parsed, { file });
 
