@@ -26,7 +26,7 @@ export function createBridge(progress: ProgressWriter): BuildBridge {
         const parsed = parseOciLayoutRef(ref);
         const dir = resolvePath(parsed.path);
         const layout = await openOciLayout(dir, o);
-        const image = await layout.resolve(parsed.digest ?? parsed.tag ?? "latest", platform, o);
+        const image = await layout.resolve(parsed.digest ?? parsed.tag ?? "latest", { ...o, platform });
         // The store id names the layout in the LLB identifier; it is stable for a path.
         const storeId = sha256(dir).slice(7, 23);
         ociStores.set(storeId, dir);

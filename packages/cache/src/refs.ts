@@ -67,7 +67,7 @@ export function createRefManager({ metadata, snapshotter, content }: RefManagerO
       return { path: dir, release: () => rm(dir, { recursive: true, force: true }) };
     }
     const key = activeKey("view");
-    const mounted = mountedPath(await snapshotter.view(key, snapshot, o));
+    const mounted = await mountedPath(await snapshotter.view(key, snapshot, o), o);
     return {
       path: mounted.path,
       release: async () => {
@@ -153,7 +153,7 @@ export function createRefManager({ metadata, snapshotter, content }: RefManagerO
     const id = randomUUID();
     const name = `ref-${id}`;
     try {
-      const mounted = mountedPath(mounts);
+      const mounted = await mountedPath(mounts, o);
       try {
         await fill(mounted.path);
       } finally {
