@@ -67,6 +67,14 @@ export interface FileDigestKey {
   mode: number;
 }
 
+export interface FileDigestRow {
+  size: number;
+  mtime_ms: number;
+  ino: number;
+  mode: number;
+  digest: Digest;
+}
+
 export interface Metadata {
   readonly path: string;
   getRef(id: string): RefRow | undefined;
@@ -78,6 +86,8 @@ export interface Metadata {
   getChain(chainId: Digest): string | undefined;
   putChain(chainId: Digest, refId: string): void;
   getFileDigest(key: FileDigestKey): Digest | undefined;
+  /** Every remembered file digest under a directory (one query instead of one per file). */
+  getFileDigestsUnder(dir: string): Map<string, FileDigestRow>;
   putFileDigests(entries: readonly (FileDigestKey & { digest: Digest })[]): void;
   /** Deletes every cache record and ref (keeps file digests); returns the snapshot names to remove. */
   clear(): string[];
@@ -126,6 +136,7 @@ export function openMetadata(root: string): Metadata {
     getChain: db.prepare("SELECT ref_id FROM layer_chains WHERE chain_id = ?"),
     putChain: db.prepare("INSERT OR IGNORE INTO layer_chains (chain_id, ref_id) VALUES (?, ?)"),
     getFile: db.prepare("SELECT * FROM file_digests WHERE path = ?"),
+    getFilesUnder: db.prepare("SELECT * FROM file_digests WHERE path > ? AND path < ?"),
     putFile: db.prepare(
       "INSERT OR REPLACE INTO file_digests (path, size, mtime_ms, ino, mode, digest) VALUES (@path, @size, @mtimeMs, @ino, @mode, @digest)",
     ),
@@ -153,12 +164,14 @@ export function openMetadata(root: string): Metadata {
     getChain: (chainId) => (stmt.getChain.get(chainId) as { ref_id: string } | undefined)?.ref_id,
     putChain: (chainId, refId) => void stmt.putChain.run(chainId, refId),
     getFileDigest(key) {
-      const row = stmt.getFile.get(key.path) as
-        | { size: number; mtime_ms: number; ino: number; mode: number; digest: Digest }
-        | undefined;
-      if (!row) return undefined;
-      const same = row.size === key.size && row.mtime_ms === key.mtimeMs && row.ino === key.ino && row.mode === key.mode;
-      return same ? row.digest : undefined;
+      const row = stmt.getFile.get(key.path) as FileDigestRow | undefined;
+      return row && sameFile(row, key) ? row.digest : undefined;
+    },
+    getFileDigestsUnder(dir) {
+      const prefix = dir.endsWith("/") ? dir : `${dir}/`;
+      // '0' is the character after '/', so the range holds exactly the paths below `prefix`.
+      const rows = stmt.getFilesUnder.all(prefix, `${prefix.slice(0, -1)}0`) as (FileDigestRow & { path: string })[];
+      return new Map(rows.map((r) => [r.path, r]));
     },
     putFileDigests: (entries) => putFiles(entries),
     clear: () => clear(),
@@ -168,4 +181,8 @@ export function openMetadata(root: string): Metadata {
     }),
     close: () => db.close(),
   };
+}
+
+export function sameFile(row: FileDigestRow, key: FileDigestKey): boolean {
+  return row.size === key.size && row.mtime_ms === key.mtimeMs && row.ino === key.ino && row.mode === key.mode;
 }
