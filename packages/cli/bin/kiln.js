@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-const dist = new URL("../dist/main.js", import.meta.url);
+const dist = new URL("../dist/kiln.mjs", import.meta.url);
 if (existsSync(dist) && !process.env.KILN_DEV) {
   await import(dist.href);
 } else {
