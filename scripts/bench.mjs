@@ -14,14 +14,35 @@ const runs = Number(process.env.KILN_BENCH_RUNS || 3);
 const kiln = join(repo, "packages", "cli", "bin", "kiln.js");
 mkdirSync(work, { recursive: true });
 
-const ctx = existsSync(join(anchors, "bench", "ctx-big", "files")) ? join(anchors, "bench", "ctx-big") : join(work, "ctx-big");
+const ctx = existsSync(join(anchors, "bench", "ctx-big", "files"))
+  ? join(anchors, "bench", "ctx-big")
+  : join(work, "ctx-big");
 if (!existsSync(join(ctx, "files"))) run("python3", [join(shared, "bench", "gen-context.py"), ctx]);
 const layout = join(work, "busybox");
-run(process.execPath, ["--conditions=@kiln/source", "--import", "tsx", join(repo, "scripts", "make-busybox-layout.ts"), layout, "latest"]);
+run(process.execPath, [
+  "--conditions=@kiln/source",
+  "--import",
+  "tsx",
+  join(repo, "scripts", "make-busybox-layout.ts"),
+  layout,
+  "latest",
+]);
 const root = join(work, "store");
 const df = join(repo, "bench", "b-bigctx.kiln.Dockerfile");
 const build = (extra = []) =>
-  timed(kiln, ["build", "--root", root, "--progress", "quiet", "-f", df, "--build-context", `busybox=oci-layout://${layout}:latest`, ...extra, ctx]);
+  timed(kiln, [
+    "build",
+    "--root",
+    root,
+    "--progress",
+    "quiet",
+    "-f",
+    df,
+    "--build-context",
+    `busybox=oci-layout://${layout}:latest`,
+    ...extra,
+    ctx,
+  ]);
 
 const results = { b: [], d: [], e: [] };
 for (let r = 0; r < runs; r++) {
@@ -43,12 +64,19 @@ for (const [name, samples] of Object.entries(results)) {
   const bk = buildkit[name];
   const ratio = bk ? (median(secs) / bk).toFixed(2) : "-";
   console.log(
-    `${name.padEnd(9)} ${median(secs).toFixed(3)} [${secs[0].toFixed(3)}-${secs.at(-1).toFixed(3)}]`.padEnd(34) +
-      `${rss ? rss.toFixed(0) : "-"}`.padEnd(14) + `${bk ? bk.toFixed(3) : "-"}`.padEnd(13) + `${ratio}`.padEnd(16) + targets[name],
+    `${name.padEnd(9)} ${median(secs).toFixed(3)} [${secs[0].toFixed(3)}-${secs.at(-1).toFixed(3)}]`.padEnd(
+      34,
+    ) +
+      `${rss ? rss.toFixed(0) : "-"}`.padEnd(14) +
+      `${bk ? bk.toFixed(3) : "-"}`.padEnd(13) +
+      `${ratio}`.padEnd(16) +
+      targets[name],
   );
 }
 if (!Object.keys(buildkit).length) {
-  console.log("(no BuildKit numbers: run ../shared/anchors/setup.sh all && ../shared/anchors/bench.sh buildkit 3 b d e)");
+  console.log(
+    "(no BuildKit numbers: run ../shared/anchors/setup.sh all && ../shared/anchors/bench.sh buildkit 3 b d e)",
+  );
 } else {
   console.log("(BuildKit's b/d/e Dockerfile also has two RUN steps that kiln's variant leaves out)");
 }
@@ -79,7 +107,10 @@ function median(xs) {
 function readBuildkitMedians() {
   const file = join(anchors, "results", "raw.tsv");
   if (!existsSync(file)) return {};
-  const rows = readFileSync(file, "utf8").trim().split("\n").map((l) => l.split("\t"));
+  const rows = readFileSync(file, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => l.split("\t"));
   const header = rows.shift() ?? [];
   const col = (n) => header.indexOf(n);
   const out = {};

@@ -38,9 +38,13 @@ export function createBridge(progress: ProgressWriter): BuildBridge {
         };
       }
       const name = ref.replace(/^docker-image:\/\//, "");
-      throw new KilnError("NOT_FOUND", `cannot resolve image ${name}: kiln does not pull from registries yet`, {
-        hint: `give it as a named context: --build-context ${name.replace(/[:@].*$/, "")}=oci-layout:///path/to/layout:tag`,
-      });
+      throw new KilnError(
+        "NOT_FOUND",
+        `cannot resolve image ${name}: kiln does not pull from registries yet`,
+        {
+          hint: `give it as a named context: --build-context ${name.replace(/[:@].*$/, "")}=oci-layout:///path/to/layout:tag`,
+        },
+      );
     },
     warn(message, location) {
       progress.write({ type: "warning", message, ...(location ? { location } : {}), time: Date.now() });

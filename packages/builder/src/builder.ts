@@ -69,7 +69,8 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
     const dockerfile = resolve(req.dockerfile ?? join(req.contextDir, "Dockerfile"));
     const file = await readBuildFile(dockerfile);
     const ignoreFile =
-      (await readOptional(`${dockerfile}.dockerignore`)) ?? (await readOptional(join(req.contextDir, ".dockerignore")));
+      (await readOptional(`${dockerfile}.dockerignore`)) ??
+      (await readOptional(join(req.contextDir, ".dockerignore")));
 
     const localDirs = new Map<string, string>([
       ["context", req.contextDir],
@@ -92,7 +93,13 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       { attrs, file, ...(ignoreFile ? { ignoreFile } : {}), platform, bridge },
       o,
     );
-    const env = { refs: s.refs, content: s.content, fileDigests: s.fileDigests, localDirs, ociStores: bridge.ociStores };
+    const env = {
+      refs: s.refs,
+      content: s.content,
+      fileDigests: s.fileDigests,
+      localDirs,
+      ociStores: bridge.ociStores,
+    };
     const solver = createSolver<Ref>({
       resolveOp: createOpResolver(env),
       cache: s.results,
@@ -116,13 +123,25 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
 
     const response: Record<string, string> = {};
     if (!req.outputs?.length) {
-      bridge.warn("no output specified: the build result will only remain in the build cache (use -o/--output)");
+      bridge.warn(
+        "no output specified: the build result will only remain in the build cache (use -o/--output)",
+      );
     }
     for (const output of req.outputs ?? []) {
       const exporter = exporterFor(output.type, { content: s.content });
       Object.assign(
         response,
-        await exporter.export({ ref: result, config: solved.config, platform, names: req.tags ?? [], attrs: output.attrs, progress }, o),
+        await exporter.export(
+          {
+            ref: result,
+            config: solved.config,
+            platform,
+            names: req.tags ?? [],
+            attrs: output.attrs,
+            progress,
+          },
+          o,
+        ),
       );
     }
     return response;
@@ -176,7 +195,10 @@ async function readOptional(path: string): Promise<Uint8Array | undefined> {
   }
 }
 
-function withLocation(err: unknown, locations: Readonly<Record<string, import("@kiln/core").SourceLocation>>): unknown {
+function withLocation(
+  err: unknown,
+  locations: Readonly<Record<string, import("@kiln/core").SourceLocation>>,
+): unknown {
   if (!isKilnError(err) || err.location || !err.vertex) return err;
   const location = locations[err.vertex];
   if (!location) return err;

@@ -1,5 +1,5 @@
-import type { Digest } from "@kiln/core";
 import { dirname } from "node:path";
+import type { Digest } from "@kiln/core";
 import { type FileDigestKey, type FileDigestRow, type Metadata, sameFile } from "./metadata.js";
 
 /**

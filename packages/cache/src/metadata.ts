@@ -107,9 +107,13 @@ export function openMetadata(root: string): Metadata {
     const version = db.pragma("user_version", { simple: true }) as number;
     if (version === 0) db.pragma(`user_version = ${SCHEMA_VERSION}`);
     else if (version > SCHEMA_VERSION) {
-      throw new KilnError("FAILED_PRECONDITION", `store ${root} was written by a newer kiln (schema ${version})`, {
-        hint: "upgrade kiln, or use another --root",
-      });
+      throw new KilnError(
+        "FAILED_PRECONDITION",
+        `store ${root} was written by a newer kiln (schema ${version})`,
+        {
+          hint: "upgrade kiln, or use another --root",
+        },
+      );
     }
   } catch (cause) {
     if (cause instanceof KilnError) throw cause;
@@ -145,9 +149,9 @@ export function openMetadata(root: string): Metadata {
     for (const e of entries) stmt.putFile.run(e);
   });
   const clear = db.transaction((): string[] => {
-    const snapshots = (db.prepare("SELECT snapshot FROM refs WHERE snapshot IS NOT NULL").all() as { snapshot: string }[]).map(
-      (r) => r.snapshot,
-    );
+    const snapshots = (
+      db.prepare("SELECT snapshot FROM refs WHERE snapshot IS NOT NULL").all() as { snapshot: string }[]
+    ).map((r) => r.snapshot);
     db.exec("DELETE FROM results; DELETE FROM layer_chains; DELETE FROM refs;");
     return snapshots;
   });
@@ -170,7 +174,9 @@ export function openMetadata(root: string): Metadata {
     getFileDigestsUnder(dir) {
       const prefix = dir.endsWith("/") ? dir : `${dir}/`;
       // '0' is the character after '/', so the range holds exactly the paths below `prefix`.
-      const rows = stmt.getFilesUnder.all(prefix, `${prefix.slice(0, -1)}0`) as (FileDigestRow & { path: string })[];
+      const rows = stmt.getFilesUnder.all(prefix, `${prefix.slice(0, -1)}0`) as (FileDigestRow & {
+        path: string;
+      })[];
       return new Map(rows.map((r) => [r.path, r]));
     },
     putFileDigests: (entries) => putFiles(entries),
@@ -184,5 +190,7 @@ export function openMetadata(root: string): Metadata {
 }
 
 export function sameFile(row: FileDigestRow, key: FileDigestKey): boolean {
-  return row.size === key.size && row.mtime_ms === key.mtimeMs && row.ino === key.ino && row.mode === key.mode;
+  return (
+    row.size === key.size && row.mtime_ms === key.mtimeMs && row.ino === key.ino && row.mode === key.mode
+  );
 }

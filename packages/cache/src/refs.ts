@@ -87,11 +87,21 @@ export function createRefManager({ metadata, snapshotter, content }: RefManagerO
       const diffing = writeLayerDiff(lower?.path, upper.path, tar, o);
       const storing = content.write(tar.pipe(gzip), undefined, o);
       const [diff, info] = await Promise.all([diffing, storing]);
-      const blob = { digest: info.digest, size: info.size, mediaType: MediaType.OciLayerGzip, diffId: diff.diffId };
+      const blob = {
+        digest: info.digest,
+        size: info.size,
+        mediaType: MediaType.OciLayerGzip,
+        diffId: diff.diffId,
+      };
       metadata.setRefBlob(row.id, blob);
       // Another process may have stored its blob first; the row keeps whichever came first.
       const stored = metadata.getRef(row.id) ?? row;
-      return layerOf(stored) ?? { blob: { mediaType: blob.mediaType, digest: blob.digest, size: blob.size }, diffId: blob.diffId };
+      return (
+        layerOf(stored) ?? {
+          blob: { mediaType: blob.mediaType, digest: blob.digest, size: blob.size },
+          diffId: blob.diffId,
+        }
+      );
     } finally {
       await upper.release();
       await lower?.release();
@@ -179,7 +189,13 @@ export function createRefManager({ metadata, snapshotter, content }: RefManagerO
     return refFromRow({ ...row, last_used: row.created_at });
   }
 
-  async function applyOne(parent: ImmutableRef, layer: Layer, chainId: Digest, description: string, o?: CallOptions) {
+  async function applyOne(
+    parent: ImmutableRef,
+    layer: Layer,
+    chainId: Digest,
+    description: string,
+    o?: CallOptions,
+  ) {
     const existing = metadata.getChain(chainId);
     if (existing && metadata.getRef(existing)) return get(existing);
     const ref = await build(
@@ -191,9 +207,13 @@ export function createRefManager({ metadata, snapshotter, content }: RefManagerO
         const decompressing = pipeline(body, decompressorFor(layer.blob), tar, { signal: o?.signal });
         const applied = await Promise.all([applyLayer(tar, dir, o), decompressing]);
         if (applied[0].diffId !== layer.diffId) {
-          throw new KilnError("DATA_LOSS", `layer ${layer.blob.digest} does not match its diff id ${layer.diffId}`, {
-            hint: "the base image is corrupt; re-create the OCI layout it comes from",
-          });
+          throw new KilnError(
+            "DATA_LOSS",
+            `layer ${layer.blob.digest} does not match its diff id ${layer.diffId}`,
+            {
+              hint: "the base image is corrupt; re-create the OCI layout it comes from",
+            },
+          );
         }
       },
       o,
@@ -203,7 +223,11 @@ export function createRefManager({ metadata, snapshotter, content }: RefManagerO
     return get(metadata.getChain(chainId) ?? ref.id);
   }
 
-  async function fromLayers(layers: readonly Layer[], description: string, o?: CallOptions): Promise<ImmutableRef> {
+  async function fromLayers(
+    layers: readonly Layer[],
+    description: string,
+    o?: CallOptions,
+  ): Promise<ImmutableRef> {
     let current: ImmutableRef = empty;
     let chainId: Digest | undefined;
     for (const layer of layers) {
@@ -237,7 +261,11 @@ export function createRefManager({ metadata, snapshotter, content }: RefManagerO
 
 function layerOf(row: RefRow): Layer | undefined {
   if (!row.blob_digest || !row.diff_id || row.blob_size === null || !row.blob_media_type) return undefined;
-  const blob: Descriptor = { mediaType: row.blob_media_type, digest: row.blob_digest as Digest, size: row.blob_size };
+  const blob: Descriptor = {
+    mediaType: row.blob_media_type,
+    digest: row.blob_digest as Digest,
+    size: row.blob_size,
+  };
   return { blob, diffId: row.diff_id as Digest };
 }
 

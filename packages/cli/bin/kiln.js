@@ -10,7 +10,13 @@ if (existsSync(dist) && !process.env.KILN_DEV) {
   await import(dist.href);
 } else {
   const src = fileURLToPath(new URL("../src/main.ts", import.meta.url));
-  const args = ["--conditions=@kiln/source", "--import", import.meta.resolve("tsx"), src, ...process.argv.slice(2)];
+  const args = [
+    "--conditions=@kiln/source",
+    "--import",
+    import.meta.resolve("tsx"),
+    src,
+    ...process.argv.slice(2),
+  ];
   const r = spawnSync(process.execPath, args, { stdio: "inherit" });
   process.exit(r.status ?? 1);
 }

@@ -12,6 +12,8 @@ await build({
   target: "node20",
   conditions: ["@kiln/source"],
   external: ["better-sqlite3"],
-  banner: { js: "import { createRequire as __kilnCreateRequire } from 'node:module'; const require = __kilnCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __kilnCreateRequire } from 'node:module'; const require = __kilnCreateRequire(import.meta.url);",
+  },
   logLevel: "warning",
 });

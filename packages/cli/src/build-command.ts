@@ -29,7 +29,9 @@ export async function runBuild(
   signal: AbortSignal,
 ): Promise<void> {
   if (!PROGRESS_MODES.has(flags.progress)) {
-    throw new Error(`--progress: unknown mode ${JSON.stringify(flags.progress)} (auto, tty, plain, rawjson, quiet)`);
+    throw new Error(
+      `--progress: unknown mode ${JSON.stringify(flags.progress)} (auto, tty, plain, rawjson, quiet)`,
+    );
   }
   const renderer = createRenderer(flags.progress as ProgressMode);
   const contextDir = resolve(context);
@@ -58,13 +60,15 @@ export async function runBuild(
     const id = response["containerimage.config.digest"] ?? response["containerimage.digest"] ?? "";
     await writeFile(flags.iidfile, id);
   }
-  if (flags.metadataFile) await writeFile(flags.metadataFile, `${JSON.stringify(metadataJson(response), null, 2)}\n`);
+  if (flags.metadataFile)
+    await writeFile(flags.metadataFile, `${JSON.stringify(metadataJson(response), null, 2)}\n`);
 }
 
 /** Like buildx: the response map, with `containerimage.descriptor` decoded into an object. */
 function metadataJson(response: Record<string, string>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...response };
   const descriptor = response["containerimage.descriptor"];
-  if (descriptor) out["containerimage.descriptor"] = JSON.parse(Buffer.from(descriptor, "base64").toString("utf8"));
+  if (descriptor)
+    out["containerimage.descriptor"] = JSON.parse(Buffer.from(descriptor, "base64").toString("utf8"));
   return out;
 }

@@ -98,7 +98,9 @@ describe("kiln build: every metadata instruction, COPY/ADD, multi-stage", () => 
     const secret = await stat(join(rootfs, "etc/app/secret.txt"));
     expect([secret.mode & 0o7777, secret.uid, secret.gid]).toEqual([0o640, 65534, 65534]);
     expect(await readFile(join(rootfs, "opt/x/y.txt"), "utf8")).toBe("from the archive\n");
-    expect((await stat(join(rootfs, "bin/busybox2"))).size).toBe((await stat(join(rootfs, "bin/busybox"))).size);
+    expect((await stat(join(rootfs, "bin/busybox2"))).size).toBe(
+      (await stat(join(rootfs, "bin/busybox"))).size,
+    );
     const app = await stat(join(rootfs, "app"));
     expect([app.isDirectory(), app.mode & 0o7777]).toEqual([true, 0o755]);
   }, 120_000);
@@ -125,8 +127,16 @@ describe("kiln build: every metadata instruction, COPY/ADD, multi-stage", () => 
     await writeFile(join(ctx, "secret.txt"), "s3cr3T\n");
     const r = await build();
     expect(r.code, r.stderr).toBe(0);
-    const ran = new Set(events(r.stderr).filter((e) => e.type === "vertex.started").map((e) => e.name));
-    const cached = new Set(events(r.stderr).filter((e) => e.type === "vertex.cached").map((e) => e.name));
+    const ran = new Set(
+      events(r.stderr)
+        .filter((e) => e.type === "vertex.started")
+        .map((e) => e.name),
+    );
+    const cached = new Set(
+      events(r.stderr)
+        .filter((e) => e.type === "vertex.cached")
+        .map((e) => e.name),
+    );
     const named = (part: string) => [...ran, ...cached].find((n) => n?.includes(part)) ?? part;
     expect(ran).toContain(named("COPY --chown=nobody:nogroup"));
     expect(ran).toContain(named("ADD archive.tar.gz"));

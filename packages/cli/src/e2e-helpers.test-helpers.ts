@@ -14,7 +14,10 @@ export interface RunResult {
 }
 
 /** Runs the kiln CLI from its TypeScript sources in a new process. */
-export function kiln(args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+export function kiln(
+  args: readonly string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, ["--conditions=@kiln/source", "--import", TSX, MAIN, ...args], {
       cwd: opts.cwd ?? process.cwd(),

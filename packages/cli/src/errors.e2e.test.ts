@@ -28,9 +28,18 @@ afterAll(() => tmp?.cleanup());
 describe("bad input gets a clear error naming file, line and instruction; the store stays usable", () => {
   const cases: [string, string, RegExp, string[]?][] = [
     ["unknown instruction", "FROM busybox\nFOO bar\n", /Dockerfile:2.*unknown instruction: FOO/i],
-    ["unknown flag", "FROM busybox\nCOPY --frm=x present.txt /x\n", /Dockerfile:2: COPY.*unknown flag: --frm/i],
+    [
+      "unknown flag",
+      "FROM busybox\nCOPY --frm=x present.txt /x\n",
+      /Dockerfile:2: COPY.*unknown flag: --frm/i,
+    ],
     ["bad JSON form", "FROM busybox\nSHELL not json\n", /Dockerfile:2: SHELL/i],
-    ["missing target stage", "FROM busybox AS a\n", /target stage "nope" could not be found/, ["--target", "nope"]],
+    [
+      "missing target stage",
+      "FROM busybox AS a\n",
+      /target stage "nope" could not be found/,
+      ["--target", "nope"],
+    ],
     [
       "cycle between stages",
       "FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\nCOPY --from=a /y /y\n",
@@ -62,7 +71,14 @@ describe("bad input gets a clear error naming file, line and instruction; the st
     const ctx = join(tmp.path, "ctx-broken");
     await mkdir(ctx);
     await writeFile(join(ctx, "Dockerfile"), "FROM base\n");
-    const r = await kiln(["build", "--root", root, "--build-context", `base=oci-layout://${broken}:latest`, ctx]);
+    const r = await kiln([
+      "build",
+      "--root",
+      root,
+      "--build-context",
+      `base=oci-layout://${broken}:latest`,
+      ctx,
+    ]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(broken);
   }, 60_000);

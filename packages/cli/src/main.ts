@@ -7,9 +7,10 @@ import { KILN_VERSION } from "./version.js";
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 function rootOption() {
-  return new Option("--root <dir>", "store directory (default: $XDG_DATA_HOME/kiln, /var/lib/kiln for root)").env(
-    "KILN_ROOT",
-  );
+  return new Option(
+    "--root <dir>",
+    "store directory (default: $XDG_DATA_HOME/kiln, /var/lib/kiln for root)",
+  ).env("KILN_ROOT");
 }
 
 const program = new Command("kiln")
@@ -35,9 +36,19 @@ program
   .option("-t, --tag <name>", "name and optionally a tag (name:tag); repeatable", collect, [])
   .option("--target <stage>", "set the target build stage to build")
   .option("--build-arg <key=value>", "set build-time variables; repeatable", collect, [])
-  .option("--build-context <name=value>", "additional build contexts (e.g. name=oci-layout:///path:tag)", collect, [])
+  .option(
+    "--build-context <name=value>",
+    "additional build contexts (e.g. name=oci-layout:///path:tag)",
+    collect,
+    [],
+  )
   .option("--label <key=value>", "set metadata for an image; repeatable", collect, [])
-  .option("-o, --output <spec>", 'output destination (format: "type=oci,dest=out.tar"); repeatable', collect, [])
+  .option(
+    "-o, --output <spec>",
+    'output destination (format: "type=oci,dest=out.tar"); repeatable',
+    collect,
+    [],
+  )
   .option("--platform <platform>", "target platform (default: this machine's)")
   .option("--progress <mode>", "progress output: auto, tty, plain, rawjson, quiet", "auto")
   .option("--no-cache", "do not use cache when building the image")

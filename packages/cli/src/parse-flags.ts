@@ -6,7 +6,10 @@ export function parseCsvAttrs(text: string, flag: string): Record<string, string
   for (const field of splitCsv(text)) {
     const eq = field.indexOf("=");
     if (eq <= 0) {
-      throw new KilnError("INVALID_ARGUMENT", `${flag}: invalid value ${JSON.stringify(field)}: expected key=value`);
+      throw new KilnError(
+        "INVALID_ARGUMENT",
+        `${flag}: invalid value ${JSON.stringify(field)}: expected key=value`,
+      );
     }
     attrs[field.slice(0, eq).trim().toLowerCase()] = field.slice(eq + 1);
   }

@@ -24,7 +24,11 @@ export interface BlobWriter {
 
 export interface BlobStore extends BlobReader, BlobWriter {
   readonly type: string;
-  readonly capabilities: { readonly rangeReads: boolean; readonly touch: boolean; readonly mutablePointers: boolean };
+  readonly capabilities: {
+    readonly rangeReads: boolean;
+    readonly touch: boolean;
+    readonly mutablePointers: boolean;
+  };
   close?(): Promise<void>;
 }
 

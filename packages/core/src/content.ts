@@ -17,7 +17,11 @@ export interface ContentStore {
   read(digest: Digest, o?: CallOptions): Promise<Readable>;
   readBytes(digest: Digest, o?: CallOptions): Promise<Buffer>;
   /** Writes a stream; DATA_LOSS if `expected` is given and does not match. Idempotent. */
-  write(body: Readable | Uint8Array, expected?: { digest?: Digest; size?: number }, o?: CallOptions): Promise<ContentInfo>;
+  write(
+    body: Readable | Uint8Array,
+    expected?: { digest?: Digest; size?: number },
+    o?: CallOptions,
+  ): Promise<ContentInfo>;
   /** Host path of a stored blob, for zero-copy readers (hardlink, sendfile). */
   path(digest: Digest): string;
 }

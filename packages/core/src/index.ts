@@ -24,7 +24,7 @@ export {
   throwIfAborted,
 } from "./errors.js";
 export type { ExecMount, ExecRequest, Executor, NetworkMode, ProcessSpec } from "./executor.js";
-export type { ExportRequest, ExportResponse, Exporter } from "./exporter.js";
+export type { Exporter, ExportRequest, ExportResponse } from "./exporter.js";
 export type { Frontend, FrontendBridge, FrontendRequest, FrontendResult, ResolvedImage } from "./frontend.js";
 export {
   type ContainerConfig,

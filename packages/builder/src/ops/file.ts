@@ -1,6 +1,6 @@
 import { posix } from "node:path";
 import { type CallOptions, type Digest, KilnError, type Op, type Ref, sha256 } from "@kiln/core";
-import { createContentHasher, type ChecksumSelector } from "../contenthash/index.js";
+import { type ChecksumSelector, createContentHasher } from "../contenthash/index.js";
 import { applyFileActions, type SourceTree } from "../fileop/index.js";
 import type { DecodedOp, OpEnvironment } from "./types.js";
 
@@ -44,7 +44,8 @@ export function fileOp(op: DecodedOp, env: OpEnvironment, description: string): 
     async cacheMap() {
       const normalized = actions.map((a) => {
         const copy = a.copy;
-        const fromSecondary = copy && a.secondaryInput !== undefined && a.secondaryInput >= 0 && a.secondaryInput < inputCount;
+        const fromSecondary =
+          copy && a.secondaryInput !== undefined && a.secondaryInput >= 0 && a.secondaryInput < inputCount;
         return fromSecondary ? { ...a, copy: { ...copy, src: posix.basename(copy.src ?? "") } } : a;
       });
       const digest = sha256(JSON.stringify({ Type: "buildkit.file.v0", Actions: normalized }));
@@ -52,8 +53,15 @@ export function fileOp(op: DecodedOp, env: OpEnvironment, description: string): 
         const sel = selectors.get(i);
         if (!sel) return {};
         return {
-          selector: sha256(sel.map((s) => s.path).sort().reverse().join("\0")),
-          computeDigest: (input: Ref, o: CallOptions) => withTree(input, o, (tree) => hasher.multiChecksum(tree, sel, o)),
+          selector: sha256(
+            sel
+              .map((s) => s.path)
+              .sort()
+              .reverse()
+              .join("\0"),
+          ),
+          computeDigest: (input: Ref, o: CallOptions) =>
+            withTree(input, o, (tree) => hasher.multiChecksum(tree, sel, o)),
         };
       });
       return { digest, deps };
@@ -64,7 +72,10 @@ export function fileOp(op: DecodedOp, env: OpEnvironment, description: string): 
       const baseIndex = first.input ?? -1;
       const base = baseIndex >= 0 ? inputs[baseIndex] : undefined;
       if (base && "directory" in base) {
-        throw new KilnError("NOT_IMPLEMENTED", "file actions directly on a local directory are not supported");
+        throw new KilnError(
+          "NOT_IMPLEMENTED",
+          "file actions directly on a local directory are not supported",
+        );
       }
       const trees: SourceTree[] = [];
       const releases: (() => Promise<void>)[] = [];
@@ -77,7 +88,12 @@ export function fileOp(op: DecodedOp, env: OpEnvironment, description: string): 
         const result = await env.refs.build(
           base,
           description,
-          (target) => applyFileActions(actions as never, { inputs: trees, target, ...(o.signal ? { signal: o.signal } : {}) }),
+          (target) =>
+            applyFileActions(actions as never, {
+              inputs: trees,
+              target,
+              ...(o.signal ? { signal: o.signal } : {}),
+            }),
           o,
         );
         return [result];
@@ -91,7 +107,10 @@ export function fileOp(op: DecodedOp, env: OpEnvironment, description: string): 
 // --- Internal helpers ---
 
 /** Per input: what the actions read from it (copy sources, and /etc/passwd for chown by name). */
-function selectorsByInput(actions: readonly FileActionShape[], inputCount: number): Map<number, ChecksumSelector[]> {
+function selectorsByInput(
+  actions: readonly FileActionShape[],
+  inputCount: number,
+): Map<number, ChecksumSelector[]> {
   const out = new Map<number, ChecksumSelector[]>();
   const add = (input: number | undefined, sel: ChecksumSelector) => {
     if (input === undefined || input < 0 || input >= inputCount) return;
@@ -119,19 +138,30 @@ function selectorsByInput(actions: readonly FileActionShape[], inputCount: numbe
     addOwner(a.mkfile?.owner ?? a.mkdir?.owner ?? a.symlink?.owner);
   }
   // An input that an action modifies in place is keyed by definition, not by content.
-  for (const a of actions) if (a.input !== undefined && a.input >= 0 && a.input < inputCount) out.delete(a.input);
+  for (const a of actions)
+    if (a.input !== undefined && a.input >= 0 && a.input < inputCount) out.delete(a.input);
   return out;
 }
 
-async function mountTree(ref: Ref, o: CallOptions): Promise<{ tree: SourceTree; release: () => Promise<void> }> {
+async function mountTree(
+  ref: Ref,
+  o: CallOptions,
+): Promise<{ tree: SourceTree; release: () => Promise<void> }> {
   if ("directory" in ref) {
-    return { tree: { root: ref.directory, filter: ref.filter, ownership: { uid: 0, gid: 0 } }, release: async () => {} };
+    return {
+      tree: { root: ref.directory, filter: ref.filter, ownership: { uid: 0, gid: 0 } },
+      release: async () => {},
+    };
   }
   const mounted = await ref.mount(o);
   return { tree: { root: mounted.path }, release: () => mounted.release() };
 }
 
-async function withTree(ref: Ref, o: CallOptions, fn: (tree: SourceTree) => Promise<Digest>): Promise<Digest> {
+async function withTree(
+  ref: Ref,
+  o: CallOptions,
+  fn: (tree: SourceTree) => Promise<Digest>,
+): Promise<Digest> {
   const { tree, release } = await mountTree(ref, o);
   try {
     return await fn(tree);

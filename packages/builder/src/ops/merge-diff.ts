@@ -1,4 +1,4 @@
-import { KilnError, type ImmutableRef, type Layer, type Op, type Ref, sha256 } from "@kiln/core";
+import { type ImmutableRef, KilnError, type Layer, type Op, type Ref, sha256 } from "@kiln/core";
 import type { DecodedOp, OpEnvironment } from "./types.js";
 
 /**
@@ -49,7 +49,10 @@ export function diffOp(op: DecodedOp, env: OpEnvironment, description: string): 
 function immutable(ref: Ref | undefined, op: string): ImmutableRef {
   if (!ref) throw new KilnError("INTERNAL", `${op} input missing`);
   if ("directory" in ref) {
-    throw new KilnError("NOT_IMPLEMENTED", `${op} of a local directory is not supported; copy it into a state first`);
+    throw new KilnError(
+      "NOT_IMPLEMENTED",
+      `${op} of a local directory is not supported; copy it into a state first`,
+    );
   }
   return ref;
 }

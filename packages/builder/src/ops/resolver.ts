@@ -1,9 +1,9 @@
 import { KilnError, type OpResolver, type Ref } from "@kiln/core";
+import type { pb } from "@kiln/llb";
+import { flattenOp } from "./decode.js";
 import { fileOp } from "./file.js";
 import { diffOp, mergeOp } from "./merge-diff.js";
 import { sourceOp } from "./source.js";
-import type { pb } from "@kiln/llb";
-import { flattenOp } from "./decode.js";
 import type { OpEnvironment } from "./types.js";
 
 /** Maps each LLB vertex to the op that executes it in this builder. */
@@ -17,9 +17,13 @@ export function createOpResolver(env: OpEnvironment): OpResolver<Ref> {
     if (op.exec) {
       return {
         cacheMap: async () => {
-          throw new KilnError("NOT_IMPLEMENTED", `${vertex.name}: RUN steps are not supported by this kiln yet`, {
-            hint: "this build of kiln executes FROM/COPY/ADD and metadata instructions; RUN arrives with the runc executor",
-          });
+          throw new KilnError(
+            "NOT_IMPLEMENTED",
+            `${vertex.name}: RUN steps are not supported by this kiln yet`,
+            {
+              hint: "this build of kiln executes FROM/COPY/ADD and metadata instructions; RUN arrives with the runc executor",
+            },
+          );
         },
         exec: async () => [],
       };

@@ -41,7 +41,10 @@ function localSource(name: string, attrs: Readonly<Record<string, string>>, env:
     cacheMap: async () => ({ digest: sha256(`local:${name}`), deps: [], volatile: true }),
     async exec() {
       if (!directory) {
-        throw new KilnError("NOT_FOUND", `no local directory named ${JSON.stringify(name)} was given to the build`);
+        throw new KilnError(
+          "NOT_FOUND",
+          `no local directory named ${JSON.stringify(name)} was given to the build`,
+        );
       }
       const excluded = excludes.length > 0 ? createIgnoreMatcher(excludes) : undefined;
       const included = includes.length > 0 ? createIgnoreMatcher(includes) : undefined;
@@ -72,7 +75,10 @@ function ociLayoutSource(rest: string, op: DecodedOp, env: OpEnvironment): Op<Re
   const storeId = rest.split("/")[0] ?? "";
   const manifestDigest = (at >= 0 ? rest.slice(at + 1) : "") as Digest;
   if (!manifestDigest.startsWith("sha256:")) {
-    throw new KilnError("INVALID_ARGUMENT", `oci-layout source ${JSON.stringify(rest)} must be pinned to a digest`);
+    throw new KilnError(
+      "INVALID_ARGUMENT",
+      `oci-layout source ${JSON.stringify(rest)} must be pinned to a digest`,
+    );
   }
   const platform = op.platform ?? {};
   return {
@@ -99,7 +105,8 @@ function ociLayoutSource(rest: string, op: DecodedOp, env: OpEnvironment): Op<Re
           await env.content.write(createReadStream(layout.blobPath(blob.digest)), blob, o);
         }
         const diffId = image.config.rootfs.diff_ids[i];
-        if (!diffId) throw new KilnError("INVALID_ARGUMENT", `image ${manifestDigest} has fewer diff_ids than layers`);
+        if (!diffId)
+          throw new KilnError("INVALID_ARGUMENT", `image ${manifestDigest} has fewer diff_ids than layers`);
         layers.push({ blob, diffId });
       }
       return [await env.refs.fromLayers(layers, `oci-layout ${manifestDigest}`, o)];

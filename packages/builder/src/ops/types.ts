@@ -1,6 +1,5 @@
+import type { FileDigestMemo, RefManager } from "@kiln/cache";
 import type { ContentStore, Ref } from "@kiln/core";
-import type { RefManager } from "@kiln/cache";
-import type { FileDigestMemo } from "@kiln/cache";
 
 /**
  * The decoded `pb.Op` as the builder reads it: a structural subset of `@kiln/llb`'s types, so the op

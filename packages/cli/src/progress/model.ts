@@ -61,7 +61,9 @@ export function createProgressModel(now = Date.now()): ProgressModel {
         }
         case "warning":
           warnings.push(
-            event.location ? `${event.location.file}:${event.location.line}: ${event.message}` : event.message,
+            event.location
+              ? `${event.location.file}:${event.location.line}: ${event.message}`
+              : event.message,
           );
           return undefined;
         default:

@@ -8,7 +8,10 @@ export interface ProgressRenderer extends ProgressWriter {
   done(): void;
 }
 
-export function createRenderer(mode: ProgressMode, out: NodeJS.WriteStream = process.stderr): ProgressRenderer {
+export function createRenderer(
+  mode: ProgressMode,
+  out: NodeJS.WriteStream = process.stderr,
+): ProgressRenderer {
   const resolved = mode === "auto" ? (out.isTTY ? "tty" : "plain") : mode;
   switch (resolved) {
     case "rawjson":
@@ -55,7 +58,8 @@ export function createPlainRenderer(out: { write(s: string): unknown }): Progres
         case "vertex.log":
           announce(v);
           for (const line of event.data.split("\n")) {
-            if (line !== "") out.write(`#${v.number} ${seconds(event.time - (v.started ?? event.time))} ${line}\n`);
+            if (line !== "")
+              out.write(`#${v.number} ${seconds(event.time - (v.started ?? event.time))} ${line}\n`);
           }
           break;
       }

@@ -76,7 +76,9 @@ describe("ARG scoping", () => {
   });
 
   it("platform ARGs exist in the global scope and can be declared in a stage", async () => {
-    const r = await convert("FROM scratch\nARG TARGETARCH\nARG TARGETPLATFORM\nLABEL arch=$TARGETARCH p=$TARGETPLATFORM\n");
+    const r = await convert(
+      "FROM scratch\nARG TARGETARCH\nARG TARGETPLATFORM\nLABEL arch=$TARGETARCH p=$TARGETPLATFORM\n",
+    );
     expect(labels(r.config)).toEqual({ arch: "amd64", p: "linux/amd64" });
   });
 
@@ -130,10 +132,17 @@ describe("stages and targets", () => {
     const source = ops.find((o) => o.op?.case === "source");
     expect(source?.op?.case === "source" && source.op.value.identifier).toBe("local://context");
     const attrs = source?.op?.case === "source" ? source.op.value.attrs : {};
-    expect(JSON.parse(attrs?.["local.excludepatterns"] ?? "[]")).toEqual(["node_modules", "!node_modules/keep"]);
+    expect(JSON.parse(attrs?.["local.excludepatterns"] ?? "[]")).toEqual([
+      "node_modules",
+      "!node_modules/keep",
+    ]);
     const file = ops.find((o) => o.op?.case === "file");
     const action = file?.op?.case === "file" ? file.op.value.actions?.[0]?.action : undefined;
-    expect(action?.case === "copy" && action.value).toMatchObject({ src: "/", dest: "/src/", dirCopyContents: true });
+    expect(action?.case === "copy" && action.value).toMatchObject({
+      src: "/",
+      dest: "/src/",
+      dirCopyContents: true,
+    });
   });
 
   it("errors from variable expansion name the instruction", async () => {

@@ -2,15 +2,19 @@ import { posix } from "node:path";
 import { KilnError } from "@kiln/core";
 import { type CopyOptions, copy, type FileAction, merge, mkfile, type State, scratch } from "@kiln/llb";
 import type { AddCommand, CopyCommand } from "../instructions/index.js";
-import { findStage } from "./stages.js";
 import { addHistory, type ConvertContext, expansionEnv, type StageState, stepName } from "./stage-state.js";
+import { findStage } from "./stages.js";
 
 /**
  * COPY and ADD (local sources): one FileOp with a copy action per source, reading from the build
  * context, another stage, or an image. Options follow BuildKit's Dockerfile conversion: sources are
  * wildcards, directories copy their contents, destination parents are created, symlinks are followed.
  */
-export async function dispatchCopy(ctx: ConvertContext, st: StageState, cmd: CopyCommand | AddCommand): Promise<void> {
+export async function dispatchCopy(
+  ctx: ConvertContext,
+  st: StageState,
+  cmd: CopyCommand | AddCommand,
+): Promise<void> {
   const env = expansionEnv(st);
   const expand = (word: string) => ctx.lexer.processWord(word, env);
   const isAdd = cmd.kind === "ADD";
@@ -33,16 +37,21 @@ export async function dispatchCopy(ctx: ConvertContext, st: StageState, cmd: Cop
   const sources = cmd.sourcePaths.map(expand);
   for (const src of sources) {
     if (isAdd && /^(https?|git):\/\/|^git@|\.git(#|$)/.test(src)) {
-      throw new KilnError("NOT_IMPLEMENTED", `ADD from a URL or git repository is not supported yet: ${src}`, {
-        location: cmd.location,
-        hint: "download the file into the build context and ADD or COPY it from there",
-      });
+      throw new KilnError(
+        "NOT_IMPLEMENTED",
+        `ADD from a URL or git repository is not supported yet: ${src}`,
+        {
+          location: cmd.location,
+          hint: "download the file into the build context and ADD or COPY it from there",
+        },
+      );
     }
   }
   const workdir = st.config.config?.WorkingDir || "/";
   const rawDest = expand(cmd.destPath);
   let dest = posix.isAbsolute(rawDest) ? rawDest : posix.join(workdir, rawDest);
-  if ((rawDest.endsWith("/") || rawDest === "." || rawDest.endsWith("/.")) && !dest.endsWith("/")) dest += "/";
+  if ((rawDest.endsWith("/") || rawDest === "." || rawDest.endsWith("/.")) && !dest.endsWith("/"))
+    dest += "/";
   if (sources.length + cmd.sourceContents.length > 1 && !dest.endsWith("/")) {
     throw new KilnError(
       "INVALID_ARGUMENT",
@@ -77,7 +86,8 @@ export async function dispatchCopy(ctx: ConvertContext, st: StageState, cmd: Cop
     const fileOpts = chown ? { owner: chown } : {};
     action = action ? action.mkfile(path, mode, data, fileOpts) : mkfile(path, mode, data, fileOpts);
   }
-  if (!action) throw new KilnError("INVALID_ARGUMENT", `${cmd.kind} needs a source`, { location: cmd.location });
+  if (!action)
+    throw new KilnError("INVALID_ARGUMENT", `${cmd.kind} needs a source`, { location: cmd.location });
 
   const text = cmd.original.replace(/^\S+/, cmd.kind);
   const name = stepName(st, text);
@@ -89,7 +99,10 @@ export async function dispatchCopy(ctx: ConvertContext, st: StageState, cmd: Cop
   addHistory(ctx, st, `${text} # buildkit`, false);
 }
 
-function chmodOption(chmod: string | undefined, cmd: CopyCommand | AddCommand): Pick<CopyOptions, "mode" | "modeStr"> {
+function chmodOption(
+  chmod: string | undefined,
+  cmd: CopyCommand | AddCommand,
+): Pick<CopyOptions, "mode" | "modeStr"> {
   if (chmod === undefined) return {};
   if (/^[0-7]{1,4}$/.test(chmod)) return { mode: Number.parseInt(chmod, 8) };
   if (/^([ugoa]*[-+=][rwxXst]*,?)+$/.test(chmod)) return { modeStr: chmod };

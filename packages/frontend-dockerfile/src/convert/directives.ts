@@ -1,8 +1,9 @@
-import { KilnError, type FrontendRequest } from "@kiln/core";
+import { type FrontendRequest, KilnError } from "@kiln/core";
 import type { ParseResult } from "../parser/index.js";
 
 /** `# syntax=` values that name Docker's Dockerfile frontend, which kiln implements built in. */
-const DOCKERFILE_FRONTEND = /^(docker\.io\/)?docker\/dockerfile(-upstream)?(:[\w.-]+)?(@sha256:[a-f0-9]{64})?$/;
+const DOCKERFILE_FRONTEND =
+  /^(docker\.io\/)?docker\/dockerfile(-upstream)?(:[\w.-]+)?(@sha256:[a-f0-9]{64})?$/;
 
 /**
  * Applies the parser directives: `syntax` (Docker's frontend images select the built-in one, offline;
@@ -21,15 +22,21 @@ export function applyDirectives(parsed: ParseResult, req: FrontendRequest): void
     );
   }
 
-  const check = parseCheck(req.attrs["build-arg:BUILDKIT_DOCKERFILE_CHECK"] ?? directive("check")?.value ?? "");
+  const check = parseCheck(
+    req.attrs["build-arg:BUILDKIT_DOCKERFILE_CHECK"] ?? directive("check")?.value ?? "",
+  );
   const warnings = parsed.warnings.filter((w) => !check.skipAll && !check.skip.has(w.rule));
   for (const w of warnings) req.bridge.warn(`${w.rule}: ${w.message}`, w.location);
   if (check.error && warnings.length > 0) {
     const first = warnings[0];
-    throw new KilnError("FAILED_PRECONDITION", `lint violation found for rules: ${[...new Set(warnings.map((w) => w.rule))].join(", ")}`, {
-      ...(first ? { location: first.location } : {}),
-      hint: "fix the warnings above, or relax the check directive (# check=error=false)",
-    });
+    throw new KilnError(
+      "FAILED_PRECONDITION",
+      `lint violation found for rules: ${[...new Set(warnings.map((w) => w.rule))].join(", ")}`,
+      {
+        ...(first ? { location: first.location } : {}),
+        hint: "fix the warnings above, or relax the check directive (# check=error=false)",
+      },
+    );
   }
 }
 

@@ -10,7 +10,7 @@ import {
   parsePlatform,
   type SourceLocation,
 } from "@kiln/core";
-import { local, marshal, source, type State, scratch } from "@kiln/llb";
+import { local, marshal, type State, scratch, source } from "@kiln/llb";
 import { parseIgnoreFile } from "../dockerignore/index.js";
 import { parseStages } from "../instructions/index.js";
 import { parse } from "../parser/index.js";
@@ -41,7 +41,9 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
   const globalArgs = platformArgs(req.platform);
   for (const cmd of stages.metaArgs) {
     for (const def of cmd.args) {
-      const value = buildArgs.get(def.key) ?? (def.value !== undefined ? lexer.processWord(def.value, globalArgs) : undefined);
+      const value =
+        buildArgs.get(def.key) ??
+        (def.value !== undefined ? lexer.processWord(def.value, globalArgs) : undefined);
       if (value !== undefined) globalArgs.set(def.key, value);
       else if (!globalArgs.has(def.key)) globalArgs.delete(def.key);
     }

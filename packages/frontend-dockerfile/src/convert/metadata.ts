@@ -4,7 +4,14 @@ import { mkdir } from "@kiln/llb";
 import type { Command } from "../instructions/index.js";
 import { goQuoteList } from "../parser/index.js";
 import { goDuration, goList } from "./go-format.js";
-import { addHistory, type ConvertContext, expansionEnv, type StageState, setEnv, stepName } from "./stage-state.js";
+import {
+  addHistory,
+  type ConvertContext,
+  expansionEnv,
+  type StageState,
+  setEnv,
+  stepName,
+} from "./stage-state.js";
 
 type MetadataCommand = Exclude<Command, { kind: "COPY" | "ADD" | "RUN" }>;
 
@@ -12,7 +19,8 @@ type MetadataCommand = Exclude<Command, { kind: "COPY" | "ADD" | "RUN" }>;
 export function dispatchMetadata(ctx: ConvertContext, st: StageState, cmd: MetadataCommand): void {
   const env = expansionEnv(st);
   const expand = (word: string) => ctx.lexer.processWord(word, env);
-  const config = (st.config.config ??= {});
+  st.config.config ??= {};
+  const config = st.config.config;
   switch (cmd.kind) {
     case "ENV": {
       const pairs = cmd.env.map((p) => ({ key: expand(p.key), value: expand(p.value) }));
@@ -27,8 +35,7 @@ export function dispatchMetadata(ctx: ConvertContext, st: StageState, cmd: Metad
       const parts: string[] = [];
       for (const def of cmd.args) {
         const given = ctx.buildArgs.get(def.key);
-        const value =
-          given ?? (def.value !== undefined ? expand(def.value) : ctx.globalArgs.get(def.key));
+        const value = given ?? (def.value !== undefined ? expand(def.value) : ctx.globalArgs.get(def.key));
         if (value !== undefined) st.args.set(def.key, value);
         parts.push(def.value !== undefined || given !== undefined ? `${def.key}=${value ?? ""}` : def.key);
       }
@@ -65,7 +72,9 @@ export function dispatchMetadata(ctx: ConvertContext, st: StageState, cmd: Metad
       config.Volumes ??= {};
       for (const v of volumes) {
         if (v.trim() === "") {
-          throw new KilnError("INVALID_ARGUMENT", "VOLUME specified can not be an empty string", { location: cmd.location });
+          throw new KilnError("INVALID_ARGUMENT", "VOLUME specified can not be an empty string", {
+            location: cmd.location,
+          });
         }
         config.Volumes[v] = {};
       }
@@ -137,7 +146,11 @@ export function dispatchMetadata(ctx: ConvertContext, st: StageState, cmd: Metad
 }
 
 /** Exec form as is; shell form prefixed with SHELL (default `/bin/sh -c`). */
-export function commandLine(st: StageState, cmdLine: readonly string[] | undefined, prependShell: boolean): string[] {
+export function commandLine(
+  st: StageState,
+  cmdLine: readonly string[] | undefined,
+  prependShell: boolean,
+): string[] {
   const args = [...(cmdLine ?? [])];
   if (!prependShell) return args;
   const shell = st.config.config?.Shell?.length ? st.config.config.Shell : ["/bin/sh", "-c"];

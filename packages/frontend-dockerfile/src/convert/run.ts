@@ -12,7 +12,9 @@ export function dispatchRun(ctx: ConvertContext, st: StageState, cmd: RunCommand
     throw new KilnError("NOT_IMPLEMENTED", "RUN --mount is not supported yet", { location: cmd.location });
   }
   if (cmd.files.length > 0) {
-    throw new KilnError("NOT_IMPLEMENTED", "RUN with heredocs is not supported yet", { location: cmd.location });
+    throw new KilnError("NOT_IMPLEMENTED", "RUN with heredocs is not supported yet", {
+      location: cmd.location,
+    });
   }
   const args = commandLine(st, cmd.cmdLine, cmd.prependShell);
   const imageEnv = new Set((st.config.config?.Env ?? []).map((e) => e.split("=")[0]));

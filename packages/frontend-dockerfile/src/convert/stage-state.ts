@@ -1,8 +1,8 @@
 import type { ImageConfig, Platform, SourceLocation } from "@kiln/core";
 import type { State } from "@kiln/llb";
+import type { ShellLexer } from "../shell/index.js";
 import type { BuildArgs } from "./args.js";
 import type { BuildPlan, StagePlan } from "./stages.js";
-import type { ShellLexer } from "../shell/index.js";
 
 /** The state of one stage while its instructions are converted. */
 export interface StageState {
@@ -31,7 +31,11 @@ export interface ConvertContext {
   /** History timestamp: SOURCE_DATE_EPOCH when given, else now. */
   readonly created: string;
   /** Resolves `COPY --from=<image or named context>` and FROM images. */
-  resolveImage(ref: string, platform: Platform, location: SourceLocation): Promise<{ state: State; config: ImageConfig }>;
+  resolveImage(
+    ref: string,
+    platform: Platform,
+    location: SourceLocation,
+  ): Promise<{ state: State; config: ImageConfig }>;
   /** Converted stages by index (dependencies are converted first). */
   stageResult(index: number): StageState;
   /** Records the instruction behind a vertex name, for error messages. */
@@ -54,7 +58,12 @@ export function stepName(st: StageState, text: string): string {
   return `[${st.plan.displayName} ${st.step}/${st.total}] ${text}`;
 }
 
-export function addHistory(ctx: ConvertContext, st: StageState, createdBy: string, emptyLayer: boolean): void {
+export function addHistory(
+  ctx: ConvertContext,
+  st: StageState,
+  createdBy: string,
+  emptyLayer: boolean,
+): void {
   st.config.history ??= [];
   st.config.history.push({
     created: ctx.created,

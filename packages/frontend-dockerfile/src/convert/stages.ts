@@ -3,7 +3,10 @@ import type { Stage, Stages } from "../instructions/index.js";
 import type { EnvSource, ShellLexer } from "../shell/index.js";
 
 /** What a stage builds on: another stage, nothing, or an image (or named context) reference. */
-export type StageBase = { kind: "stage"; index: number } | { kind: "scratch" } | { kind: "image"; ref: string };
+export type StageBase =
+  | { kind: "stage"; index: number }
+  | { kind: "scratch" }
+  | { kind: "image"; ref: string };
 
 export interface StagePlan {
   readonly index: number;
@@ -26,7 +29,12 @@ export interface BuildPlan {
  * Resolves stage references and picks what to build: only the stages the target needs, in dependency
  * order. A reference to a stage is by `AS` name or index; anything else is an image or named context.
  */
-export function planStages(parsed: Stages, lexer: ShellLexer, globalEnv: EnvSource, target?: string): BuildPlan {
+export function planStages(
+  parsed: Stages,
+  lexer: ShellLexer,
+  globalEnv: EnvSource,
+  target?: string,
+): BuildPlan {
   const byName = new Map<string, number>();
   parsed.stages.forEach((s, i) => {
     if (s.name !== undefined && !byName.has(s.name)) byName.set(s.name, i);
@@ -59,7 +67,9 @@ export function planStages(parsed: Stages, lexer: ShellLexer, globalEnv: EnvSour
       base = { kind: "scratch" };
     } else {
       if (baseName === "") {
-        throw new KilnError("INVALID_ARGUMENT", "base name (FROM) should not be blank", { location: stage.location });
+        throw new KilnError("INVALID_ARGUMENT", "base name (FROM) should not be blank", {
+          location: stage.location,
+        });
       }
       base = { kind: "image", ref: baseName };
     }
@@ -73,9 +83,13 @@ export function planStages(parsed: Stages, lexer: ShellLexer, globalEnv: EnvSour
       for (const from of froms) {
         const ref = stageRef(lexer.processWord(from, globalEnv), parsed.stages.length);
         if (ref === index) {
-          throw new KilnError("INVALID_ARGUMENT", `circular dependency detected on stage: ${displayName(stage, index)}`, {
-            location: cmd.location,
-          });
+          throw new KilnError(
+            "INVALID_ARGUMENT",
+            `circular dependency detected on stage: ${displayName(stage, index)}`,
+            {
+              location: cmd.location,
+            },
+          );
         }
         if (ref !== undefined) deps.add(ref);
       }
