@@ -1,5 +1,6 @@
 import { type CallOptions, type Digest, sha256, throwIfAborted } from "@kiln/core";
 import { absPath } from "../fileop/paths.js";
+import { createSlicer } from "../fileop/slicer.js";
 import type { SourceTree } from "../fileop/types.js";
 import { selectionChecksum } from "./selection.js";
 import { type FileDigestMemo, type HashEnv, lazyChecksum } from "./tree-hash.js";
@@ -42,7 +43,7 @@ export interface ContentHasher {
 export function createContentHasher(options: ContentHasherOptions = {}): ContentHasher {
   const checksum = async (tree: SourceTree, sel: ChecksumSelector, o: CallOptions = {}): Promise<Digest> => {
     throwIfAborted(o.signal);
-    const env: HashEnv = { tree, memo: options.memo, signal: o.signal, sliceStart: performance.now() };
+    const env: HashEnv = { tree, memo: options.memo, slicer: createSlicer(o.signal) };
     if (!sel.wildcard && !sel.includePatterns?.length && !sel.excludePatterns?.length) {
       const path = absPath(sel.path);
       return lazyChecksum(env, path === "/" ? "" : path, sel.followLinks ?? false);

@@ -12,7 +12,6 @@ import {
   lazyChecksum,
   listChildren,
   notFound,
-  pause,
   statInTree,
 } from "./tree-hash.js";
 
@@ -108,7 +107,7 @@ export async function selectionChecksum(env: HashEnv, sel: ChecksumSelector): Pr
       const isDir = child.st.isDirectory();
       if (visit(childPath, child.host, child.st, isDir) && isDir)
         await walk(childPath, child.host, child.rel);
-      await pause(env);
+      await env.slicer.pause();
     }
   };
 

@@ -1,27 +1,42 @@
-import { constants, type Stats } from "node:fs";
 import {
-  chmod,
-  copyFile,
-  link,
-  lstat,
-  lutimes,
-  mkdir,
-  readdir,
-  readlink,
-  rm,
-  stat,
-  symlink,
-  unlink,
-} from "node:fs/promises";
+  chmodSync,
+  closeSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  readSync,
+  rmSync,
+  type Stats,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
-import { KilnError, throwIfAborted } from "@kiln/core";
+import { KilnError } from "@kiln/core";
 import type { ModeSet } from "./chmod.js";
-import { devNumbers, displayPath, fsError, makeSpecial, S_IFMT, setMetadata, statTimes } from "./fs-util.js";
+import {
+  devNumbers,
+  displayPath,
+  fsError,
+  makeSpecial,
+  S_IFMT,
+  setMetadataSync,
+  statTimes,
+} from "./fs-util.js";
 import type { Owner } from "./owner.js";
 import { sortByteOrder } from "./paths.js";
 import type { MatchInfo, PatternMatcher } from "./patterns.js";
 import { isAbsent } from "./resolve.js";
+import { createSlicer } from "./slicer.js";
 import type { SourceTree } from "./types.js";
+
+const CHUNK = 1 << 20;
+const chunk = Buffer.allocUnsafe(CHUNK);
 
 export interface CopierOptions {
   readonly source: SourceTree;
@@ -58,9 +73,33 @@ interface PendingDir {
  */
 export function createCopier(o: CopierOptions) {
   const inodes = new Map<string, string>();
+  const slicer = createSlicer(o.signal);
   const pending: PendingDir[] = [];
   const visible = o.source.filter;
   const show = (host: string) => displayPath(o.targetRoot, host);
+
+  /**
+   * Plain read/write through one buffer: on the measured ext4 this was ~4x faster than
+   * copy_file_range (copyFile) for small files, whose copies were also far slower to delete later.
+   */
+  async function copyFileData(src: string, dst: string): Promise<void> {
+    const from = openSync(src, "r");
+    try {
+      const to = openSync(dst, "wx", 0o600);
+      try {
+        for (;;) {
+          const n = readSync(from, chunk, 0, CHUNK, null);
+          if (n === 0) break;
+          for (let off = 0; off < n; ) off += writeSync(to, chunk, off, n - off);
+          if (n === CHUNK) await slicer.pause();
+        }
+      } finally {
+        closeSync(to);
+      }
+    } finally {
+      closeSync(from);
+    }
+  }
 
   async function copy(
     src: string,
@@ -71,7 +110,7 @@ export function createCopier(o: CopierOptions) {
     parentInc?: MatchInfo,
     parentExc?: MatchInfo,
   ): Promise<void> {
-    throwIfAborted(o.signal);
+    await slicer.pause();
     let include = true;
     let excluded = false;
     let incInfo: MatchInfo | undefined;
@@ -88,17 +127,17 @@ export function createCopier(o: CopierOptions) {
       }
       if (!include && !o.include && !o.exclude?.exclusions) return;
     }
-    const fi = await lstat(src);
+    const fi = lstatSync(src);
     if (srcRel !== "" && visible && !visible(srcRel, fi.isDirectory())) return;
     if (!include && !fi.isDirectory()) return;
-    const targetFi = await lstatIfExists(dst);
+    const targetFi = lstatIfExists(dst);
     if (include) {
       if (o.alwaysReplace && targetFi && !(fi.isDirectory() && targetFi.isDirectory())) {
-        await rm(dst, { recursive: true, force: true });
+        rmSync(dst, { recursive: true, force: true });
       }
-      await createPendingDirs(overwrite);
+      createPendingDirs(overwrite);
     }
-    if (!fi.isDirectory()) await ensureEmptyFileTarget(dst);
+    if (!fi.isDirectory()) ensureEmptyFileTarget(dst);
 
     let applyInfo = include;
     let restoreTimes = false;
@@ -122,18 +161,18 @@ export function createCopier(o: CopierOptions) {
       }
     } else if (fi.isFile()) {
       const linkSource = fi.nlink > 1 ? hardlinkSource(fi, dst) : undefined;
-      if (linkSource) await link(linkSource, dst);
-      else await copyFile(src, dst, constants.COPYFILE_FICLONE);
+      if (linkSource) linkSync(linkSource, dst);
+      else await copyFileData(src, dst);
     } else if (fi.isSymbolicLink()) {
-      await symlink(await readlink(src), dst);
+      symlinkSync(readlinkSync(src), dst);
     } else {
       const { major, minor } = devNumbers(fi.rdev);
       await makeSpecial(dst, type, major, minor);
     }
-    if (applyInfo) await copyInfo(fi, dst);
+    if (applyInfo) copyInfo(fi, dst);
     else if (restoreTimes && targetFi) {
       const t = o.time !== undefined ? { atime: o.time, mtime: o.time } : statTimes(fi);
-      await lutimes(dst, t.atime, t.mtime);
+      lutimesSync(dst, t.atime, t.mtime);
     }
   }
 
@@ -159,14 +198,14 @@ export function createCopier(o: CopierOptions) {
     let created = false;
     const entry: PendingDir = { src, dst, copied: false };
     if (include) {
-      created = await copyDirectoryOnly(dst, fi, overwrite);
+      created = copyDirectoryOnly(dst, fi, overwrite);
       entry.copied = true;
     }
     pending.push(entry);
     try {
       // Excluded directories are only walked when an exception (`!pattern`) may re-include children.
       if (excluded && !o.exclude?.exclusions) return false;
-      for (const name of sortByteOrder(await readdir(src))) {
+      for (const name of sortByteOrder(readdirSync(src))) {
         await copy(
           join(src, name),
           srcRel === "" ? name : `${srcRel}/${name}`,
@@ -184,10 +223,10 @@ export function createCopier(o: CopierOptions) {
   }
 
   /** Creates `dst` as a directory (true) or checks it is one, re-applying the mode when overwriting. */
-  async function copyDirectoryOnly(dst: string, fi: Stats, overwrite: boolean): Promise<boolean> {
-    const st = await lstatIfExists(dst);
+  function copyDirectoryOnly(dst: string, fi: Stats, overwrite: boolean): boolean {
+    const st = lstatIfExists(dst);
     if (!st) {
-      await mkdir(dst, fi.mode & 0o777);
+      mkdirSync(dst, fi.mode & 0o777);
       return true;
     }
     if (!st.isDirectory()) {
@@ -199,22 +238,22 @@ export function createCopier(o: CopierOptions) {
         },
       );
     }
-    if (overwrite) await chmod(dst, fi.mode & 0o7777);
+    if (overwrite) chmodSync(dst, fi.mode & 0o7777);
     return false;
   }
 
   /** Directories skipped by include patterns are created once something inside them is copied. */
-  async function createPendingDirs(overwrite: boolean): Promise<void> {
+  function createPendingDirs(overwrite: boolean): void {
     for (const dir of pending) {
       if (dir.copied) continue;
-      const fi = await stat(dir.src);
-      if (await copyDirectoryOnly(dir.dst, fi, overwrite)) await copyInfo(fi, dir.dst);
+      const fi = statSync(dir.src);
+      if (copyDirectoryOnly(dir.dst, fi, overwrite)) copyInfo(fi, dir.dst);
       dir.copied = true;
     }
   }
 
-  async function ensureEmptyFileTarget(dst: string): Promise<void> {
-    const st = await lstatIfExists(dst);
+  function ensureEmptyFileTarget(dst: string): void {
+    const st = lstatIfExists(dst);
     if (!st) return;
     if (st.isDirectory()) {
       throw new KilnError(
@@ -222,7 +261,7 @@ export function createCopier(o: CopierOptions) {
         `cannot replace directory ${JSON.stringify(show(dst))} with a file`,
       );
     }
-    await unlink(dst);
+    unlinkSync(dst);
   }
 
   function ownerOf(fi: Stats): Owner {
@@ -237,8 +276,8 @@ export function createCopier(o: CopierOptions) {
     return { mode, ...t };
   }
 
-  async function copyInfo(fi: Stats, dst: string): Promise<void> {
-    await setMetadata(dst, { ...metadata(fi), owner: ownerOf(fi), isSymlink: fi.isSymbolicLink() });
+  function copyInfo(fi: Stats, dst: string): void {
+    setMetadataSync(dst, { ...metadata(fi), owner: ownerOf(fi), isSymlink: fi.isSymbolicLink() });
   }
 
   return {
@@ -253,9 +292,9 @@ export function createCopier(o: CopierOptions) {
   };
 }
 
-async function lstatIfExists(p: string): Promise<Stats | undefined> {
+function lstatIfExists(p: string): Stats | undefined {
   try {
-    return await lstat(p);
+    return lstatSync(p);
   } catch (err) {
     if (isAbsent(err)) return undefined;
     throw err;

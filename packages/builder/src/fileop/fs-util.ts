@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import type { Stats } from "node:fs";
+import { chmodSync, lchownSync, lutimesSync, type Stats } from "node:fs";
 import { chmod, lchown, link, lutimes, mkdir, stat, unlink } from "node:fs/promises";
 import { createServer } from "node:net";
 import { dirname, relative } from "node:path";
@@ -132,13 +132,13 @@ export async function makeSpecial(host: string, type: number, major: number, min
 }
 
 /** Owner, permission bits (skipped for symlinks) and times, in the order that keeps setuid bits. */
-export async function setMetadata(
+export function setMetadataSync(
   host: string,
   o: { owner: Owner; mode: number | undefined; atime: number; mtime: number; isSymlink: boolean },
-): Promise<void> {
-  await lchown(host, o.owner.uid, o.owner.gid);
-  if (!o.isSymlink && o.mode !== undefined) await chmod(host, o.mode & 0o7777);
-  await lutimes(host, o.atime, o.mtime);
+): void {
+  lchownSync(host, o.owner.uid, o.owner.gid);
+  if (!o.isSymlink && o.mode !== undefined) chmodSync(host, o.mode & 0o7777);
+  lutimesSync(host, o.atime, o.mtime);
 }
 
 /** Access and modification times of a stat result, in seconds. */
