@@ -1,4 +1,5 @@
 import { type CallOptions, type Digest, sha256, throwIfAborted } from "@kiln/core";
+import { fsError } from "../fileop/fs-util.js";
 import { absPath } from "../fileop/paths.js";
 import { createSlicer } from "../fileop/slicer.js";
 import type { SourceTree } from "../fileop/types.js";
@@ -44,11 +45,15 @@ export function createContentHasher(options: ContentHasherOptions = {}): Content
   const checksum = async (tree: SourceTree, sel: ChecksumSelector, o: CallOptions = {}): Promise<Digest> => {
     throwIfAborted(o.signal);
     const env: HashEnv = { tree, memo: options.memo, slicer: createSlicer(o.signal) };
-    if (!sel.wildcard && !sel.includePatterns?.length && !sel.excludePatterns?.length) {
-      const path = absPath(sel.path);
-      return lazyChecksum(env, path === "/" ? "" : path, sel.followLinks ?? false);
+    try {
+      if (!sel.wildcard && !sel.includePatterns?.length && !sel.excludePatterns?.length) {
+        const path = absPath(sel.path);
+        return await lazyChecksum(env, path === "/" ? "" : path, sel.followLinks ?? false);
+      }
+      return await selectionChecksum(env, sel);
+    } catch (err) {
+      throw fsError(err, "failed to compute cache key for", absPath(sel.path));
     }
-    return selectionChecksum(env, sel);
   };
   return {
     checksum,

@@ -36,7 +36,10 @@ export async function applyFileActions(
   const total = n + actions.length;
   const at = (i: number) => actions[i] as FileAction;
   actions.forEach((a, i) => {
-    for (const idx of [int64(a.input), int64(a.secondaryInput, -1)]) {
+    // Only a copy reads its secondary input; absent int64 fields are 0 (proto3), never -1.
+    const indexes =
+      actionKind(a)?.case === "copy" ? [int64(a.input), int64(a.secondaryInput)] : [int64(a.input)];
+    for (const idx of indexes) {
       if (idx < -1 || idx >= total || (idx >= n && idx - n >= i)) {
         throw new KilnError("INVALID_ARGUMENT", `file action ${i}: invalid input index ${idx}`);
       }
@@ -58,7 +61,7 @@ export async function applyFileActions(
   actions.forEach((a, i) => {
     const kind = actionKind(a);
     const reads: number[] = [];
-    if (kind?.case === "copy") reads.push(int64(a.secondaryInput, -1));
+    if (kind?.case === "copy") reads.push(int64(a.secondaryInput));
     if (!onMain.has(i)) reads.push(int64(a.input));
     for (const idx of userDatabaseInputs(kind)) {
       // Reading the tree the action itself modifies happens before it runs: no snapshot needed.
@@ -114,7 +117,7 @@ export async function applyFileActions(
         case "copy":
           await runCopy(kind.value, {
             target: root,
-            source: await treeOf(int64(a.secondaryInput, -1)),
+            source: await treeOf(int64(a.secondaryInput)),
             owner,
             signal: o.signal,
           });

@@ -63,6 +63,15 @@ export async function runCopy(a: FileActionCopy, c: CopyContext): Promise<void> 
       throw notFound(srcPath);
     }
   }
+  if (sources.length > 1 && !destPath.endsWith("/") && !(await isDirectory(c.target, destPath))) {
+    throw new KilnError(
+      "INVALID_ARGUMENT",
+      `copying ${sources.length} sources to ${JSON.stringify(absPath(a.dest ?? ""))}`,
+      {
+        hint: "when several source files are copied, the destination must be a directory and end with a /",
+      },
+    );
+  }
   for (const src of sources) {
     if (a.attemptUnpackDockerCompatibility && (await unpackIfArchive(src, p))) continue;
     try {
@@ -71,6 +80,14 @@ export async function runCopy(a: FileActionCopy, c: CopyContext): Promise<void> 
       throw fsError(err, "failed to copy to", absPath(a.dest ?? ""));
     }
   }
+}
+
+async function isDirectory(root: string, path: string): Promise<boolean> {
+  const host = await resolveInRoot(root, goClean(path));
+  return stat(host).then(
+    (st) => st.isDirectory(),
+    () => false,
+  );
 }
 
 function notFound(path: string): KilnError {

@@ -71,6 +71,26 @@ describe("copy: where things land", () => {
     expect(await describeTree(target)).toEqual({});
   });
 
+  it("needs a directory destination for several wildcard matches", async () => {
+    const src = await tree({ "a.txt": "A", "b.txt": "B" });
+    const target = await tree({ dir: { dir: true } });
+    await expect(copy(target, src, { ...docker, src: "/*.txt", dest: "/file" })).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+    });
+    await copy(target, src, { ...docker, src: "/*.txt", dest: "/dir" });
+    expect(Object.keys(await describeTree(target))).toEqual(["dir", "dir/a.txt", "dir/b.txt"]);
+  });
+
+  it("reads an absent secondaryInput as input 0 (the proto3 zero value)", async () => {
+    const src = await tree({ f: "F" });
+    const target = await tempDir();
+    await applyFileActions([{ input: -1, output: 0, copy: { src: "/f", dest: "/g" } }], {
+      inputs: [{ root: src }],
+      target,
+    });
+    expect(await describeTree(target)).toEqual({ g: "f 644 0:0 F" });
+  });
+
   it("needs an existing parent without createDestPath, and creates parents 0755 with it", async () => {
     const src = await tree({ f: "F" });
     const target = await tempDir();
