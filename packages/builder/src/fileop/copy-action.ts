@@ -66,7 +66,7 @@ export async function runCopy(a: FileActionCopy, c: CopyContext): Promise<void> 
   if (sources.length > 1 && !destPath.endsWith("/") && !(await isDirectory(c.target, destPath))) {
     throw new KilnError(
       "INVALID_ARGUMENT",
-      `copying ${sources.length} sources to ${JSON.stringify(absPath(a.dest ?? ""))}`,
+      `cannot copy ${sources.length} sources to ${JSON.stringify(absPath(a.dest ?? ""))}: not a directory`,
       {
         hint: "when several source files are copied, the destination must be a directory and end with a /",
       },
