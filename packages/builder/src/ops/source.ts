@@ -49,7 +49,9 @@ function localSource(name: string, attrs: Readonly<Record<string, string>>, env:
       const excluded = excludes.length > 0 ? createIgnoreMatcher(excludes) : undefined;
       const included = includes.length > 0 ? createIgnoreMatcher(includes) : undefined;
       const filter = (rel: string, isDir: boolean) => {
-        if (excluded?.(rel, isDir)) return false;
+        // An excluded directory stays visible when an exception (`!pattern`) may re-include
+        // something below it; its excluded entries are filtered one by one.
+        if (excluded?.(rel, isDir) && !(isDir && excluded.mightIncludeUnder(rel))) return false;
         // Include patterns select paths; a directory stays visible while something under it may match.
         if (included && !isDir && !included(rel, isDir)) return false;
         return true;
