@@ -131,8 +131,9 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
         effective: [...DEFAULT_CAPABILITIES],
         permitted: [...DEFAULT_CAPABILITIES],
       },
-      // Soft 1024 keeps select()-based tools working; hard 1048576 lets builds that need more raise it.
-      rlimits: [{ type: "RLIMIT_NOFILE", soft: 1024, hard: 1048576 }],
+      // No rlimits: the process inherits kiln's (BuildKit drops containerd's 1024 default the same way).
+      // A fixed hard limit above the host's cannot be set anyway: the runtime applies rlimits after it
+      // has dropped CAP_SYS_RESOURCE.
       // Like BuildKit: setuid binaries (sudo, su) used by some build scripts keep working.
       noNewPrivileges: false,
     },
