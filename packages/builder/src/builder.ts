@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import {
   type CallOptions,
+  type Executor,
   type Frontend,
   hostPlatform,
   isKilnError,
@@ -23,6 +24,8 @@ export interface BuilderOptions {
   /** Maximum number of steps executed at once; default: the CPU count. */
   readonly parallelism?: number;
   readonly frontend?: Frontend;
+  /** Runs RUN steps (e.g. `createRuncExecutor()` from `@kiln/executor`). */
+  readonly executor?: Executor;
 }
 
 export interface OutputSpec {
@@ -99,6 +102,8 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       fileDigests: s.fileDigests,
       localDirs,
       ociStores: bridge.ociStores,
+      storeRoot: s.root,
+      ...(options.executor ? { executor: options.executor } : {}),
     };
     const solver = createSolver<Ref>({
       resolveOp: createOpResolver(env),

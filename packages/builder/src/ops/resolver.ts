@@ -1,6 +1,7 @@
 import { KilnError, type OpResolver, type Ref } from "@kiln/core";
 import type { pb } from "@kiln/llb";
 import { flattenOp } from "./decode.js";
+import { execOp } from "./exec.js";
 import { fileOp } from "./file.js";
 import { diffOp, mergeOp } from "./merge-diff.js";
 import { sourceOp } from "./source.js";
@@ -14,20 +15,7 @@ export function createOpResolver(env: OpEnvironment): OpResolver<Ref> {
     if (op.file) return fileOp(op, env, vertex.name);
     if (op.merge) return mergeOp(op, env, vertex.name);
     if (op.diff) return diffOp(op, env, vertex.name);
-    if (op.exec) {
-      return {
-        cacheMap: async () => {
-          throw new KilnError(
-            "NOT_IMPLEMENTED",
-            `${vertex.name}: RUN steps are not supported by this kiln yet`,
-            {
-              hint: "this build of kiln executes FROM/COPY/ADD and metadata instructions; RUN arrives with the runc executor",
-            },
-          );
-        },
-        exec: async () => [],
-      };
-    }
+    if (op.exec) return execOp(op, env, vertex.name, vertex.digest);
     throw new KilnError("INVALID_ARGUMENT", `vertex ${vertex.digest} has an op kind kiln does not know`);
   };
 }

@@ -1,5 +1,5 @@
 import type { FileDigestMemo, RefManager } from "@kiln/cache";
-import type { ContentStore, Ref } from "@kiln/core";
+import type { ContentStore, Executor, Ref } from "@kiln/core";
 
 /**
  * The decoded `pb.Op` as the builder reads it: a structural subset of `@kiln/llb`'s types, so the op
@@ -30,6 +30,10 @@ export interface OpEnvironment {
   readonly localDirs: ReadonlyMap<string, string>;
   /** OCI layout directories by store id (`oci-layout://<store>/…`). */
   readonly ociStores: ReadonlyMap<string, string>;
+  /** Runs RUN steps; undefined when no OCI runtime is available. */
+  readonly executor?: Executor;
+  /** Store directory (full RUN logs live under `logs/`). */
+  readonly storeRoot: string;
 }
 
 export type BuildResultRef = Ref;
