@@ -175,6 +175,29 @@ describe("runc executor (real runc, busybox rootfs)", () => {
     expect(await leftovers(root)).toEqual(NOTHING_LEFT);
   });
 
+  it("runs on a read-only rootfs without leaving mount stubs in it", async () => {
+    const rootfs = await newRootfs();
+    const r = await sh("touch /x || echo refused", {
+      rootfs: [{ type: "bind", source: rootfs, options: ["rbind", "ro"] }],
+    });
+    expect(r.stdout).toBe("refused\n");
+    expect((await readdir(rootfs)).sort()).toEqual(["bin", "etc", "tmp"]);
+  });
+
+  it("stops the container when an output callback throws", async () => {
+    const rootfs = await newRootfs();
+    const run = executor.run({
+      rootfs: [{ type: "bind", source: rootfs, options: [] }],
+      mounts: [],
+      process: { args: ["sh", "-c", "echo x; sleep 100"], env: [], cwd: "/" },
+      stdout: () => {
+        throw new Error("consumer broke");
+      },
+    });
+    await expect(run).rejects.toMatchObject({ code: "INTERNAL", cause: { message: "consumer broke" } });
+    expect(await leftovers(root)).toEqual(NOTHING_LEFT);
+  });
+
   it("kills the container on abort and leaves nothing behind", async () => {
     const controller = new AbortController();
     const started = Date.now();

@@ -115,6 +115,7 @@ export function createRuncExecutor(options: RuncExecutorOptions): RuncExecutor {
     }));
     const view: ContainerView & { mounts: ViewMount[] } = {
       rootfs: rootPath,
+      rootReadonly,
       mounts: etcFiles.map((f) => ({ dest: f.dest, source: f.source, readonly: true })),
     };
     for (const [index, m] of sortByDepth(req.mounts).entries()) {
@@ -125,10 +126,10 @@ export function createRuncExecutor(options: RuncExecutorOptions): RuncExecutor {
 
     const user = await resolveUser(view, req.process.user);
     const cwd = await mkdirInContainer(view, req.process.cwd || "/", user);
-    if (!rootReadonly) {
-      const dests = [...STANDARD_MOUNTS, ...ociMounts].map((m) => m.destination);
-      state.stubs = await recordMountStubs(rootPath, dests);
-    }
+    // Recorded for read-only roots too: the runtime creates mount points before it remounts the root
+    // read-only, so they land in the source directory all the same.
+    const dests = [...STANDARD_MOUNTS, ...ociMounts].map((m) => m.destination);
+    state.stubs = await recordMountStubs(rootPath, dests);
     const spec = buildSpec({
       rootPath,
       rootReadonly,

@@ -69,10 +69,22 @@ export async function runContainer(
 ): Promise<RunOutcome> {
   const args = [...globalArgs(rt), `--log=${logPath}`, "--log-format=json", "run", "--bundle", bundle, id];
   const child = spawn(rt.binary, args, { stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout.on("data", (chunk: Buffer) => io.stdout?.(chunk));
-  child.stderr.on("data", (chunk: Buffer) => io.stderr?.(chunk));
   let finished = false;
   let canceled = false;
+  let callbackError: unknown;
+  // A throwing consumer must not crash the process with a container still running: the container is
+  // stopped and the error reported once the runtime has exited.
+  const deliver = (callback: ((chunk: Uint8Array) => void) | undefined, chunk: Buffer) => {
+    if (!callback || callbackError !== undefined) return;
+    try {
+      callback(chunk);
+    } catch (err) {
+      callbackError = err;
+      stop();
+    }
+  };
+  child.stdout.on("data", (chunk: Buffer) => deliver(io.stdout, chunk));
+  child.stderr.on("data", (chunk: Buffer) => deliver(io.stderr, chunk));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
     child.once("error", (err) =>
       reject(
@@ -84,8 +96,10 @@ export async function runContainer(
 
   // The container may not exist yet when the abort arrives (the runtime is still creating it), so
   // `kill` is retried until the runtime process is gone; a runtime that never gets there is killed.
-  const onAbort = () => {
-    canceled = true;
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
     void (async () => {
       const started = Date.now();
       while (!finished) {
@@ -95,11 +109,20 @@ export async function runContainer(
       }
     })();
   };
+  const onAbort = () => {
+    canceled = true;
+    stop();
+  };
   io.signal?.addEventListener("abort", onAbort, { once: true });
   if (io.signal?.aborted) onAbort();
   try {
     const { code, signal } = await exited;
     const exitCode = code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0);
+    if (callbackError !== undefined && !canceled) {
+      throw new KilnError("INTERNAL", "the output callback failed; the container was stopped", {
+        cause: callbackError,
+      });
+    }
     return { exitCode, canceled, runtimeError: await readRuntimeErrors(logPath) };
   } finally {
     finished = true;

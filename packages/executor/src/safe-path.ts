@@ -26,6 +26,8 @@ export interface ViewMount {
 export interface ContainerView {
   /** Host path of the root file system, symlink-free. */
   readonly rootfs: string;
+  /** A read-only rootfs gets no new directories (the working directory must exist). */
+  readonly rootReadonly?: boolean;
   /** Sorted so that a mount comes after the mounts it is nested in. */
   readonly mounts: readonly ViewMount[];
 }
@@ -119,7 +121,7 @@ function lexical(components: readonly string[]): string[] {
 /**
  * Creates the directory `path` inside the container view (like `mkdir -p` in a chroot), owning the
  * directories it creates by `uid:gid`. Returns the symlink-free container path. Nothing is created in
- * read-only mounts: the runtime reports a missing working directory there itself.
+ * a read-only rootfs or mount: the runtime reports a missing working directory there itself.
  */
 export async function mkdirInContainer(
   view: ContainerView,
@@ -137,7 +139,7 @@ export async function mkdirInContainer(
         details: { path },
       });
     }
-    if (step.mount?.readonly) break;
+    if (step.mount ? step.mount.readonly : view.rootReadonly) break;
     // The resolved components hold no symlinks and nothing runs in the container yet, so these
     // mkdirs cannot be redirected out of the view.
     await mkdir(step.host, { mode: 0o755 });
