@@ -1,3 +1,5 @@
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
 import type { Writable } from "node:stream";
 import { type CallOptions, type Digest, throwIfAborted } from "@kiln/core";
 import { createTarWriter, type TarWriter } from "./tar-writer.js";
@@ -58,10 +60,26 @@ export async function writeLayerDiff(
   out: Writable,
   o: LayerDiffOptions = {},
 ): Promise<LayerDiffResult> {
+  return diffTrees(lowerDir, upperDir, undefined, out, o);
+}
+
+/**
+ * writeLayerDiff with an optional `layerDir`: the overlay upperdir that turned `lowerDir` into
+ * `upperDir` (then a merged view). Only directories present in the layer can differ, so the walk skips
+ * every entry found in both trees but not in the layer: an unchanged subtree costs nothing, and the
+ * result is exactly what the full walk of the same trees writes.
+ */
+export async function diffTrees(
+  lowerDir: string | undefined,
+  upperDir: string,
+  layerDir: string | undefined,
+  out: Writable,
+  o: LayerDiffOptions = {},
+): Promise<LayerDiffResult> {
   const tar = createTarWriter(out, o);
   const state: DiffState = { tar, o, inodes: new Map(), dirs: [] };
   try {
-    await diffDir(state, "", lowerDir, upperDir);
+    await diffDir(state, "", lowerDir, upperDir, layerDir);
     return await tar.finish();
   } catch (err) {
     tar.abort(err);
@@ -73,28 +91,42 @@ type Change =
   | { readonly kind: "deleted"; readonly name: string; readonly tarName: string }
   | { readonly kind: "added" | "both"; readonly name: string; readonly tarName: string };
 
-async function diffDir(state: DiffState, prefix: string, lower: string | undefined, upper: string) {
+async function diffDir(
+  state: DiffState,
+  prefix: string,
+  lower: string | undefined,
+  upper: string,
+  layer: string | undefined,
+) {
   throwIfAborted(state.o.signal);
-  const upperNames = await sortedNames(upper);
-  const lowerNames = lower === undefined ? [] : await sortedNames(lower);
+  const [upperNames, lowerNames, layerNames] = await Promise.all([
+    sortedNames(upper),
+    lower === undefined ? [] : sortedNames(lower),
+    layer === undefined ? undefined : readdir(layer).then((names) => new Set(names)),
+  ]);
   const inUpper = new Set(upperNames);
   const inLower = new Set(lowerNames);
-  const changes: Change[] = upperNames.map((name) => ({
-    kind: inLower.has(name) ? "both" : "added",
-    name,
-    tarName: name,
-  }));
+  const changes: Change[] = [];
+  for (const name of upperNames) {
+    // In both trees but not in the layer: served from the lower layers, so unchanged.
+    if (!inLower.has(name)) changes.push({ kind: "added", name, tarName: name });
+    else if (layerNames === undefined || layerNames.has(name))
+      changes.push({ kind: "both", name, tarName: name });
+  }
   for (const name of lowerNames) {
     if (!inUpper.has(name)) changes.push({ kind: "deleted", name, tarName: `${WHITEOUT_PREFIX}${name}` });
   }
   // lstat in parallel: the fs calls go through libuv's thread pool, so one at a time is slow.
   const [upperEntries, lowerEntries] = await Promise.all([
-    statEntries(upper, upperNames),
+    statEntries(
+      upper,
+      changes.filter((c) => c.kind !== "deleted").map((c) => c.name),
+    ),
     lower === undefined
       ? new Map<string, TreeEntry>()
       : statEntries(
           lower,
-          lowerNames.filter((n) => inUpper.has(n)),
+          changes.filter((c) => c.kind === "both").map((c) => c.name),
         ),
   ]);
   const order = sortByBytes(changes.map((c) => c.tarName));
@@ -108,11 +140,18 @@ async function diffDir(state: DiffState, prefix: string, lower: string | undefin
     }
     const upperEntry = upperEntries.get(change.name) as TreeEntry;
     const lowerEntry = change.kind === "both" ? lowerEntries.get(change.name) : undefined;
-    await diffEntry(state, `${prefix}${change.name}`, lowerEntry, upperEntry);
+    const layerPath = change.kind === "both" && layer !== undefined ? join(layer, change.name) : undefined;
+    await diffEntry(state, `${prefix}${change.name}`, lowerEntry, upperEntry, layerPath);
   }
 }
 
-async function diffEntry(state: DiffState, path: string, lower: TreeEntry | undefined, upper: TreeEntry) {
+async function diffEntry(
+  state: DiffState,
+  path: string,
+  lower: TreeEntry | undefined,
+  upper: TreeEntry,
+  layer: string | undefined,
+) {
   const type = tarType(upper.stat);
   if (type === undefined) {
     state.o.onWarning?.(`skipping ${path}: sockets cannot be stored in a layer`);
@@ -128,7 +167,14 @@ async function diffEntry(state: DiffState, path: string, lower: TreeEntry | unde
   state.dirs.push(pending);
   try {
     if (!sameType || !(await sameEntry(lower, upper))) await flushDirs(state);
-    await diffDir(state, `${path}/`, sameType ? lower.hostPath : undefined, upper.hostPath);
+    // A directory that replaced a non-directory is walked whole: nothing below it is in the lower tree.
+    await diffDir(
+      state,
+      `${path}/`,
+      sameType ? lower.hostPath : undefined,
+      upper.hostPath,
+      sameType ? layer : undefined,
+    );
   } finally {
     state.dirs.pop();
   }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { link, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { KilnError, type SnapshotInfo, type SnapshotKind } from "@kiln/core";
 import { errnoCode, isMissing } from "./fs-errors.js";
@@ -24,6 +24,11 @@ export interface StoredInfo {
   readonly labels: Readonly<Record<string, string>>;
   readonly created: string;
   readonly updated: string;
+  /**
+   * Overlay only: link names (`<root>/l/<name>`) of the parent chain's layers, nearest first. Stored
+   * because committed parents never change, so mounts need no walk up the chain.
+   */
+  readonly lowers?: readonly string[];
 }
 
 export const INFO_FILE = "info.json";
@@ -108,7 +113,7 @@ export async function listSnapshotIds(snapshotsDir: string): Promise<string[]> {
   return entries.filter((e) => !isTempName(e)).sort();
 }
 
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -138,4 +143,44 @@ export async function removeLeftovers(snapshotsDir: string): Promise<string[]> {
     }
   }
   return removed;
+}
+
+const DRIVER_FILE = "driver";
+
+/**
+ * Records which snapshotter owns `root` (`<root>/driver`) and refuses a root owned by another one:
+ * native snapshots hold whole trees, overlay snapshots only layers, so mixing them would corrupt
+ * both. A root without the file but with snapshots predates the file and was native.
+ */
+export async function claimRoot(root: string, driver: string): Promise<void> {
+  const marker = join(root, DRIVER_FILE);
+  let owner = await readFile(marker, "utf8").then((text) => text.trim(), ignoreMissing);
+  if (owner === undefined) {
+    const legacy = (await readdir(join(root, "snapshots")).catch(ignoreMissing))?.length ?? 0;
+    if (legacy > 0) owner = "native";
+  }
+  if (owner === undefined) {
+    // link(2) creates the marker only if absent, so two first openers agree on one owner.
+    const tmp = join(root, `${tempName("new")}.driver`);
+    await writeFile(tmp, `${driver}\n`, { mode: 0o644 });
+    try {
+      await link(tmp, marker);
+      owner = driver;
+    } catch (err) {
+      if (errnoCode(err) !== "EEXIST") throw err;
+      owner = (await readFile(marker, "utf8")).trim();
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+  if (owner !== driver) {
+    throw new KilnError("FAILED_PRECONDITION", `${root} belongs to the ${owner} snapshotter, not ${driver}`, {
+      hint: "use createDefaultSnapshotter (it keeps a root's snapshotter) or another root",
+    });
+  }
+}
+
+function ignoreMissing(err: unknown): undefined {
+  if (isMissing(err)) return undefined;
+  throw err;
 }

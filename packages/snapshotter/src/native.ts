@@ -1,31 +1,9 @@
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import {
-  type CallOptions,
-  KilnError,
-  type Mount,
-  type SnapshotKind,
-  type SnapshotOptions,
-  type Snapshotter,
-  type SnapshotUsage,
-  throwIfAborted,
-} from "@kiln/core";
+import type { Snapshotter } from "@kiln/core";
 import { copyTree } from "./copy-tree.js";
-import { errnoCode, isMissing, isTargetTaken } from "./fs-errors.js";
-import {
-  commitMarkerName,
-  FS_DIR,
-  INFO_FILE,
-  listSnapshotIds,
-  readStoredInfo,
-  removeLeftovers,
-  type StoredInfo,
-  snapshotId,
-  tempName,
-  toSnapshotInfo,
-  writeInfoFile,
-} from "./native-store.js";
-import { treeUsage } from "./usage.js";
+import { createDirSnapshotter } from "./dir-snapshotter.js";
+import { claimRoot, FS_DIR, removeLeftovers, snapshotId } from "./native-store.js";
 
 export interface NativeSnapshotterOptions {
   /** Directory owned by this snapshotter; several processes may open the same root. */
@@ -40,221 +18,25 @@ export interface NativeSnapshotterOptions {
 export async function createNativeSnapshotter(options: NativeSnapshotterOptions): Promise<Snapshotter> {
   const snapshotsDir = join(options.root, "snapshots");
   await mkdir(snapshotsDir, { recursive: true, mode: 0o700 });
+  await claimRoot(options.root, "native");
   await removeLeftovers(snapshotsDir);
-  let closed = false;
+  const fsOf = (name: string) => join(snapshotsDir, snapshotId(name), FS_DIR);
 
-  const dirOf = (keyOrName: string): string => join(snapshotsDir, snapshotId(keyOrName));
-
-  function ensureOpen(o: CallOptions | undefined): void {
-    if (closed) throw new KilnError("FAILED_PRECONDITION", `snapshotter at ${options.root} is closed`);
-    throwIfAborted(o?.signal);
-  }
-
-  async function load(keyOrName: string): Promise<StoredInfo> {
-    const info = await readStoredInfo(snapshotsDir, snapshotId(keyOrName));
-    if (info === undefined)
-      throw new KilnError("NOT_FOUND", `snapshot ${JSON.stringify(keyOrName)} not found`);
-    return info;
-  }
-
-  async function loadCommitted(name: string): Promise<StoredInfo> {
-    const info = await load(name);
-    if (info.kind !== "committed") {
-      throw new KilnError("INVALID_ARGUMENT", `parent ${JSON.stringify(name)} is not committed`, {
-        hint: "commit the active snapshot before using it as a parent",
-      });
-    }
-    return info;
-  }
-
-  async function allInfos(): Promise<StoredInfo[]> {
-    const infos: StoredInfo[] = [];
-    for (const id of await listSnapshotIds(snapshotsDir)) {
-      // A snapshot removed between readdir and read is simply skipped.
-      const info = await readStoredInfo(snapshotsDir, id).catch((err: unknown) => {
-        if (isMissing(err)) return undefined;
-        throw err;
-      });
-      if (info !== undefined) infos.push(info);
-    }
-    return infos;
-  }
-
-  async function hasChildren(name: string): Promise<boolean> {
-    return (await allInfos()).some((info) => info.parent === name);
-  }
-
-  function mountsFor(info: StoredInfo): Mount[] {
-    if (info.kind === "view") {
-      // A view is read-only by contract and its parent is committed (immutable): share the parent's
-      // tree instead of copying it, so reading a result costs nothing.
-      const tree = info.parent === undefined ? info.name : info.parent;
-      return [{ type: "bind", source: join(dirOf(tree), FS_DIR), options: ["rbind", "ro"] }];
-    }
-    return [{ type: "bind", source: join(dirOf(info.name), FS_DIR), options: ["rbind", "rw"] }];
-  }
-
-  async function create(
-    kind: SnapshotKind,
-    key: string,
-    parent: string | undefined,
-    o: SnapshotOptions = {},
-  ): Promise<Mount[]> {
-    ensureOpen(o);
-    const parentInfo = parent === undefined ? undefined : await loadCommitted(parent);
-    if ((await readStoredInfo(snapshotsDir, snapshotId(key))) !== undefined) {
-      throw new KilnError("ALREADY_EXISTS", `snapshot ${JSON.stringify(key)} already exists`);
-    }
-    const now = new Date().toISOString();
-    const info: StoredInfo = {
-      kind,
-      name: key,
-      ...(parent === undefined ? {} : { parent }),
-      labels: { ...o.labels },
-      created: now,
-      updated: now,
-    };
-    const tmp = join(snapshotsDir, tempName("new"));
-    try {
-      await mkdir(join(tmp, FS_DIR), { recursive: true, mode: 0o755 });
-      if (parentInfo !== undefined && kind === "active")
-        await copyTree(join(dirOf(parentInfo.name), FS_DIR), join(tmp, FS_DIR), o);
-      await writeFile(join(tmp, INFO_FILE), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o644 });
-      await rename(tmp, dirOf(key));
-    } catch (err) {
-      await rm(tmp, { recursive: true, force: true });
-      if (isTargetTaken(err)) {
-        throw new KilnError("ALREADY_EXISTS", `snapshot ${JSON.stringify(key)} already exists`);
-      }
-      if (parent !== undefined) await loadCommitted(parent); // a parent removed meanwhile → NOT_FOUND
-      throw err;
-    }
-    if (parent !== undefined) await checkParentSurvived(key, parent);
-    return mountsFor(info);
-  }
-
-  /** A concurrent remove() of the parent may have won the race; then this child must not stay. */
-  async function checkParentSurvived(key: string, parent: string): Promise<void> {
-    try {
-      await loadCommitted(parent);
-    } catch (err) {
-      await removeDir(dirOf(key));
-      throw err;
-    }
-  }
-
-  async function removeDir(dir: string): Promise<void> {
-    const doomed = join(snapshotsDir, tempName("rm"));
-    await rename(dir, doomed);
-    await rm(doomed, { recursive: true, force: true });
-  }
-
-  return {
+  return createDirSnapshotter(snapshotsDir, {
     name: "native",
-
-    async stat(keyOrName, o) {
-      ensureOpen(o);
-      return toSnapshotInfo(await load(keyOrName));
+    async populate(tmpDir, kind, parent, o) {
+      if (parent !== undefined && kind === "active")
+        await copyTree(fsOf(parent.name), join(tmpDir, FS_DIR), o);
+      return {};
     },
-
-    async usage(keyOrName, o): Promise<SnapshotUsage> {
-      ensureOpen(o);
-      const info = await load(keyOrName);
-      return treeUsage(join(dirOf(info.name), FS_DIR), o);
-    },
-
-    async mounts(key, o) {
-      ensureOpen(o);
-      const info = await load(key);
-      if (info.kind === "committed") {
-        throw new KilnError(
-          "FAILED_PRECONDITION",
-          `snapshot ${JSON.stringify(key)} is committed, not active`,
-          {
-            hint: "create a view of a committed snapshot to read it",
-          },
-        );
+    mounts(info) {
+      if (info.kind === "view") {
+        // A view is read-only by contract and its parent is committed (immutable): share the parent's
+        // tree instead of copying it, so reading a result costs nothing.
+        const tree = info.parent === undefined ? info.name : info.parent;
+        return [{ type: "bind", source: fsOf(tree), options: ["rbind", "ro"] }];
       }
-      return mountsFor(info);
+      return [{ type: "bind", source: fsOf(info.name), options: ["rbind", "rw"] }];
     },
-
-    prepare: (key, parent, o) => create("active", key, parent, o),
-    view: (key, parent, o) => create("view", key, parent, o),
-
-    async commit(name, key, o = {}) {
-      ensureOpen(o);
-      const active = await load(key);
-      if (active.kind !== "active") {
-        throw new KilnError(
-          "FAILED_PRECONDITION",
-          `snapshot ${JSON.stringify(key)} is not active (${active.kind})`,
-        );
-      }
-      const nameId = snapshotId(name);
-      const committed: StoredInfo = {
-        ...active,
-        kind: "committed",
-        name,
-        labels: { ...(o.labels ?? active.labels) },
-        updated: new Date().toISOString(),
-      };
-      // 1. marker with the final info, 2. atomic rename to the name's id, 3. marker becomes info.json.
-      // A crash after 2 is rolled forward by readStoredInfo; a crash before 2 leaves `key` intact.
-      const keyDir = dirOf(key);
-      await writeInfoFile(snapshotsDir, join(keyDir, commitMarkerName(nameId)), committed);
-      try {
-        await rename(keyDir, join(snapshotsDir, nameId));
-      } catch (err) {
-        await rm(join(keyDir, commitMarkerName(nameId)), { force: true });
-        if (isTargetTaken(err)) {
-          throw new KilnError("ALREADY_EXISTS", `snapshot ${JSON.stringify(name)} already exists`, {
-            hint: `the active snapshot ${JSON.stringify(key)} was left as it was`,
-          });
-        }
-        if (errnoCode(err) === "ENOENT") {
-          throw new KilnError("NOT_FOUND", `snapshot ${JSON.stringify(key)} not found`, { cause: err });
-        }
-        throw err;
-      }
-      await readStoredInfo(snapshotsDir, nameId);
-    },
-
-    async remove(keyOrName, o) {
-      ensureOpen(o);
-      const info = await load(keyOrName);
-      const childError = () =>
-        new KilnError("FAILED_PRECONDITION", `snapshot ${JSON.stringify(keyOrName)} has children`, {
-          hint: "remove the snapshots created from it first",
-        });
-      if (info.kind === "committed" && (await hasChildren(info.name))) throw childError();
-      const dir = dirOf(info.name);
-      const doomed = join(snapshotsDir, tempName("rm"));
-      try {
-        await rename(dir, doomed);
-      } catch (err) {
-        if (isMissing(err))
-          throw new KilnError("NOT_FOUND", `snapshot ${JSON.stringify(keyOrName)} not found`);
-        throw err;
-      }
-      // A child prepared concurrently between the check and the rename: put the parent back.
-      if (info.kind === "committed" && (await hasChildren(info.name))) {
-        await rename(doomed, dir);
-        throw childError();
-      }
-      await rm(doomed, { recursive: true, force: true });
-    },
-
-    async walk(fn, o) {
-      ensureOpen(o);
-      const infos = (await allInfos()).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      for (const info of infos) {
-        throwIfAborted(o?.signal);
-        await fn(toSnapshotInfo(info));
-      }
-    },
-
-    async close() {
-      closed = true;
-    },
-  };
+  });
 }

@@ -140,12 +140,22 @@ export async function chownPreserved({ sn, path, read }: CaseContext): Promise<v
   }
 }
 
-export async function viewReadOnly({ sn, layer }: CaseContext): Promise<void> {
+export async function viewReadOnly({ sn, layer, read }: CaseContext): Promise<void> {
   await layer("base", undefined, { x: "x" });
-  const mounts = await sn.view("v", "base");
-  expect(mounts.every((m) => m.options.includes("ro") && !m.options.includes("rw"))).toBe(true);
-  expect((await mountedPath(mounts)).readOnly).toBe(true);
-  expect(await sn.mounts("v")).toEqual(mounts);
+  await layer("second", "base", { y: "y" });
+  // One layer and two layers: a snapshotter may mount them differently (bind vs overlay).
+  for (const [key, parent] of [
+    ["v2", "second"],
+    ["v", "base"],
+  ] as const) {
+    const mounts = await sn.view(key, parent);
+    expect(await sn.mounts(key)).toEqual(mounts);
+    expect(mounts.every((m) => m.options.includes("ro") && !m.options.includes("rw"))).toBe(true);
+    const mounted = await mountedPath(mounts);
+    await mounted.release();
+    expect(mounted.readOnly).toBe(true);
+  }
+  expect(await read("v2")).toMatchObject({ x: file("x"), y: file("y") });
   await expect(sn.commit("n", "v")).rejects.toEqual(code("FAILED_PRECONDITION"));
   const active = await sn.prepare("k", "base");
   expect(active.some((m) => m.options.includes("ro"))).toBe(false);
