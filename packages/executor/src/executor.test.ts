@@ -82,6 +82,13 @@ describe("runc executor (real runc, busybox rootfs)", () => {
     expect(firstChunkAt - started).toBeLessThan(Date.now() - started - 500);
   });
 
+  it("runs containers in parallel", async () => {
+    const started = Date.now();
+    const results = await Promise.all([1, 2, 3].map((i) => sh(`sleep 1; echo ${i}`)));
+    expect(results.map((r) => r.stdout)).toEqual(["1\n", "2\n", "3\n"]);
+    expect(Date.now() - started).toBeLessThan(2900);
+  });
+
   it("adds the default PATH only when the environment has none", async () => {
     expect((await sh("echo $PATH; echo $FOO", { env: ["FOO=bar"] })).stdout).toBe(
       "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nbar\n",
