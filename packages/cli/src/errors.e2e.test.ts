@@ -57,6 +57,17 @@ describe("bad input gets a clear error naming file, line and instruction; the st
     }, 60_000);
   }
 
+  it("a COPY source hidden by .dockerignore says so", async () => {
+    const ctx = join(tmp.path, "ctx-ignored");
+    await mkdir(ctx);
+    await writeFile(join(ctx, "Dockerfile"), "FROM busybox\nCOPY app.env /app.env\n");
+    await writeFile(join(ctx, "app.env"), "A=1\n");
+    await writeFile(join(ctx, ".dockerignore"), "*.env\n");
+    const r = await kiln(["build", "--root", root, ...contextFlags, ctx]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/Dockerfile:2: COPY.*"app\.env" is excluded by \.dockerignore/);
+  }, 60_000);
+
   it("an unreadable context names the path", async () => {
     const missing = join(tmp.path, "no-such-dir");
     const r = await kiln(["build", "--root", root, ...contextFlags, missing]);

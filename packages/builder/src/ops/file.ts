@@ -1,5 +1,6 @@
-import { posix } from "node:path";
-import { type CallOptions, type Digest, KilnError, type Op, type Ref, sha256 } from "@kiln/core";
+import { existsSync, statSync } from "node:fs";
+import { join, posix } from "node:path";
+import { type CallOptions, type Digest, isKilnError, KilnError, type Op, type Ref, sha256 } from "@kiln/core";
 import { type ChecksumSelector, createContentHasher } from "../contenthash/index.js";
 import { applyFileActions, type SourceTree } from "../fileop/index.js";
 import type { DecodedOp, OpEnvironment } from "./types.js";
@@ -97,6 +98,13 @@ export function fileOp(op: DecodedOp, env: OpEnvironment, description: string): 
           o,
         );
         return [result];
+      } catch (err) {
+        let explained: unknown = err;
+        for (const [index, sel] of selectors) {
+          const input = inputs[index];
+          if (input && explained === err) explained = explainIgnored(err, input, sel);
+        }
+        throw explained;
       } finally {
         await Promise.all(releases.map((r) => r()));
       }
@@ -105,6 +113,36 @@ export function fileOp(op: DecodedOp, env: OpEnvironment, description: string): 
 }
 
 // --- Internal helpers ---
+
+/**
+ * "not found" for a path that is in the context directory but excluded by .dockerignore is the most
+ * common confusing COPY error (users' #1 complaint about it): say so, and name the file.
+ */
+function explainIgnored(err: unknown, input: Ref, selectors: readonly ChecksumSelector[]): unknown {
+  if (!isKilnError(err, "NOT_FOUND") || !("directory" in input)) return err;
+  for (const sel of selectors) {
+    if (/[*?[\\]/.test(sel.path)) continue;
+    const rel = posix.normalize(sel.path).replace(/^\/+/, "");
+    if (rel === "" || !existsSync(join(input.directory, rel))) continue;
+    if (!isVisible(input, rel)) {
+      return new KilnError("NOT_FOUND", `${err.message}: "${rel}" is excluded by .dockerignore`, {
+        cause: err,
+        hint: `remove the pattern that matches ${rel} from .dockerignore (or add an exception: !${rel})`,
+      });
+    }
+  }
+  return err;
+}
+
+function isVisible(ref: Extract<Ref, { directory: string }>, rel: string): boolean {
+  const parts = rel.split("/");
+  for (let i = 1; i <= parts.length; i++) {
+    const path = parts.slice(0, i).join("/");
+    const isDir = i < parts.length || statSync(join(ref.directory, path)).isDirectory();
+    if (!ref.filter(path, isDir)) return false;
+  }
+  return true;
+}
 
 /** Per input: what the actions read from it (copy sources, and /etc/passwd for chown by name). */
 function selectorsByInput(
