@@ -1,5 +1,6 @@
+import { accessSync, constants } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { delimiter, dirname, isAbsolute, join, resolve } from "node:path";
 import {
   type CallOptions,
   type Executor,
@@ -11,6 +12,7 @@ import {
   type ProgressWriter,
   type Ref,
 } from "@kiln/core";
+import { createRuncExecutor } from "@kiln/executor";
 import { exporterFor } from "@kiln/exporter-oci";
 import { createDockerfileFrontend } from "@kiln/frontend-dockerfile";
 import { createSolver, vertexGraph } from "@kiln/solver";
@@ -24,8 +26,10 @@ export interface BuilderOptions {
   /** Maximum number of steps executed at once; default: the CPU count. */
   readonly parallelism?: number;
   readonly frontend?: Frontend;
-  /** Runs RUN steps (e.g. `createRuncExecutor()` from `@kiln/executor`). */
+  /** Runs RUN steps; default: runc (or `ociRuntime`) through `@kiln/executor` when it is installed. */
   readonly executor?: Executor;
+  /** OCI runtime for the default executor: `runc` (default), `crun`, or a path. */
+  readonly ociRuntime?: string;
 }
 
 export interface OutputSpec {
@@ -60,6 +64,10 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
   const root = resolve(options.root ?? defaultRoot());
   const frontend = options.frontend ?? createDockerfileFrontend();
   let storePromise: Promise<LocalStore> | undefined;
+  const runtime = options.ociRuntime ?? "runc";
+  const executor =
+    options.executor ??
+    (findExecutable(runtime) ? createRuncExecutor({ root: join(root, "executor"), runtime }) : undefined);
   const store = (o?: CallOptions) => {
     storePromise ??= openLocalStore(root, o);
     return storePromise;
@@ -103,7 +111,7 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       localDirs,
       ociStores: bridge.ociStores,
       storeRoot: s.root,
-      ...(options.executor ? { executor: options.executor } : {}),
+      ...(executor ? { executor } : {}),
     };
     const solver = createSolver<Ref>({
       resolveOp: createOpResolver(env),
@@ -214,4 +222,19 @@ function withLocation(
     ...(err.hint ? { hint: err.hint } : {}),
     ...(err.details ? { details: err.details } : {}),
   });
+}
+
+/** The runtime binary on PATH (plus the sbin directories, where Debian installs runc). */
+function findExecutable(name: string): string | undefined {
+  const dirs = isAbsolute(name)
+    ? [""]
+    : [...(process.env.PATH ?? "").split(delimiter), "/usr/local/sbin", "/usr/sbin", "/sbin"];
+  for (const dir of dirs) {
+    const path = dir ? join(dir, name) : name;
+    try {
+      accessSync(path, constants.X_OK);
+      return path;
+    } catch {}
+  }
+  return undefined;
 }
