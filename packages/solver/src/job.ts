@@ -193,13 +193,24 @@ export function createJob<R>(o: JobOptions<R>): Job<R> {
         const cached = await load(edge, fast);
         if (cached !== undefined) return hit(edge, cached);
       }
+      // Computing the content key resolves the inputs it reads; resolve the others meanwhile instead of
+      // after a miss. That costs nothing extra: an input whose key is cached is only loaded, and an
+      // input that must run makes this step's key new, so the step would need it anyway.
+      const { cm } = await fastKey(edge);
+      const inputsEarly = cm.deps.some((dep) => dep.computeDigest)
+        ? Promise.all(edge.vertex.inputs.map(resolve))
+        : undefined;
+      inputsEarly?.catch(() => {});
       const slow = await slowKey(edge);
       if (slow !== undefined && !skipLoad) {
         const cached = await load(edge, slow);
         // Also file it under the (missed) fast key, so the next build hits without hashing content.
-        if (cached !== undefined) return hit(edge, cached, fast);
+        if (cached !== undefined) {
+          await inputsEarly?.catch(() => {});
+          return hit(edge, cached, fast);
+        }
       }
-      const inputs = await Promise.all(edge.vertex.inputs.map(resolve));
+      const inputs = await (inputsEarly ?? Promise.all(edge.vertex.inputs.map(resolve)));
       const result = await exec(edge, inputs);
       await save(edge, [fast, slow], result);
       progress.settled(edge);

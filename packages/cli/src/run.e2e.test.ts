@@ -1,0 +1,101 @@
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { makeTempDir, type TempDir } from "@kiln/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { busybox, events, kiln } from "./e2e-helpers.test-helpers.js";
+
+let tmp: TempDir;
+let root: string;
+let contextFlags: string[];
+
+beforeAll(async () => {
+  tmp = await makeTempDir("cli-run");
+  root = join(tmp.path, "store");
+  contextFlags = await busybox(tmp.path);
+}, 60_000);
+afterAll(() => tmp?.cleanup());
+
+async function context(name: string, dockerfile: string): Promise<string> {
+  const dir = join(tmp.path, name);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, "Dockerfile"), dockerfile);
+  return dir;
+}
+
+describe("RUN in real containers (runc)", () => {
+  it("runs steps in several stages, in parallel where independent, and exports their files", async () => {
+    const dir = await context(
+      "multi",
+      [
+        "FROM busybox AS a",
+        "RUN echo from-a > /a.txt && sleep 1",
+        "FROM busybox AS b",
+        "USER nobody",
+        "WORKDIR /tmp/work",
+        'RUN ["sh", "-c", "id -u > uid.txt && pwd > pwd.txt && sleep 1"]',
+        "FROM busybox",
+        "ARG GREETING=hi",
+        "COPY --from=a /a.txt /a.txt",
+        "COPY --from=b /tmp/work/ /b/",
+        "RUN echo $GREETING > /greeting.txt && rm /bin/ls",
+      ].join("\n"),
+    );
+    const out = join(tmp.path, "out-multi");
+    const r = await kiln([
+      "build",
+      "--root",
+      root,
+      "--progress",
+      "rawjson",
+      ...contextFlags,
+      "-o",
+      `type=local,dest=${out}`,
+      dir,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await readFile(join(out, "a.txt"), "utf8")).toBe("from-a\n");
+    expect(await readFile(join(out, "b/uid.txt"), "utf8")).toBe("65534\n");
+    expect(await readFile(join(out, "b/pwd.txt"), "utf8")).toBe("/tmp/work\n");
+    expect(await readFile(join(out, "greeting.txt"), "utf8")).toBe("hi\n");
+    await expect(readFile(join(out, "bin/ls"))).rejects.toThrow();
+
+    // The two one-second RUNs of stages a and b overlap in time.
+    const evs = events(r.stderr) as { type: string; name?: string; time?: number }[];
+    const span = (needle: string) => {
+      const started = evs.find((e) => e.type === "vertex.started" && e.name?.includes(needle))?.time ?? 0;
+      const done = evs.find((e) => e.type === "vertex.completed" && e.name?.includes(needle))?.time ?? 0;
+      return [started, done] as const;
+    };
+    const [aStart, aEnd] = span("echo from-a");
+    const [bStart, bEnd] = span("id -u");
+    expect(aStart).toBeGreaterThan(0);
+    expect(bStart).toBeLessThan(aEnd);
+    expect(aStart).toBeLessThan(bEnd);
+  }, 120_000);
+
+  it("a failing RUN names the Dockerfile line, the command, the exit code and its last output lines", async () => {
+    const dir = await context(
+      "fail",
+      "FROM busybox\nRUN for i in 1 2 3; do echo line $i; done; echo oops >&2; exit 7\n",
+    );
+    const r = await kiln(["build", "--root", root, "--progress", "plain", ...contextFlags, dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${join(dir, "Dockerfile")}:2: RUN: process "/bin/sh -c for i in 1 2 3`);
+    expect(r.stderr).toContain("did not complete successfully: exit code: 7");
+    expect(r.stderr).toMatch(/ > line 3\n > oops\n/);
+    const logPath = /full log: (\S+)/.exec(r.stderr)?.[1];
+    expect(logPath).toBeDefined();
+    expect(await readFile(logPath as string, "utf8")).toContain("line 1\n");
+  }, 60_000);
+
+  it("a missing binary and an unknown user are clear errors", async () => {
+    const missing = await context("missing", 'FROM busybox\nRUN ["/nonexistent-binary"]\n');
+    const r1 = await kiln(["build", "--root", root, ...contextFlags, missing]);
+    expect(r1.code).toBe(1);
+    expect(r1.stderr).toMatch(/Dockerfile:2: RUN.*nonexistent-binary/);
+    const user = await context("user", "FROM busybox\nUSER nosuchuser\nRUN true\n");
+    const r2 = await kiln(["build", "--root", root, ...contextFlags, user]);
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toMatch(/Dockerfile:3: RUN.*nosuchuser/);
+  }, 60_000);
+});
