@@ -55,8 +55,16 @@ program
   .option("--iidfile <file>", "write the image ID to a file")
   .option("--metadata-file <file>", "write build result metadata to a file")
   .addOption(rootOption())
-  .action(async (context: string, flags: BuildFlags & { root?: string }) => {
-    const builder = createBuilder(flags.root ? { root: flags.root } : {});
+  .addOption(
+    new Option("--oci-runtime <name>", "OCI runtime for RUN steps: runc (default), crun, or a path").env(
+      "KILN_OCI_RUNTIME",
+    ),
+  )
+  .action(async (context: string, flags: BuildFlags & { root?: string; ociRuntime?: string }) => {
+    const builder = createBuilder({
+      ...(flags.root ? { root: flags.root } : {}),
+      ...(flags.ociRuntime ? { ociRuntime: flags.ociRuntime } : {}),
+    });
     try {
       await runBuild(builder, context, flags, controller.signal);
     } finally {
