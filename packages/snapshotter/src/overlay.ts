@@ -1,4 +1,4 @@
-import { mkdir, readdir, readlink, realpath, stat, symlink, unlink } from "node:fs/promises";
+import { mkdir, readdir, readlink, realpath, rm, stat, symlink, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { KilnError, type Mount, type Snapshotter } from "@kiln/core";
 import { createDirSnapshotter } from "./dir-snapshotter.js";
@@ -88,6 +88,8 @@ export async function createOverlaySnapshotter(options: OverlaySnapshotterOption
 
     async committed(info) {
       await ensureLink(linkOf(info.name), snapshotId(info.name));
+      // A committed layer is only ever a lowerdir; its workdir (overlay's scratch space) is dead weight.
+      await rm(join(dirOf(info.name), WORK_DIR), { recursive: true, force: true });
     },
 
     async removed(info) {

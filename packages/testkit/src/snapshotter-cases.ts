@@ -114,10 +114,17 @@ export async function layerFileUpdate({ sn, layer, write, read }: CaseContext): 
   });
 }
 
-export async function removeDirInLowerLayer({ sn, layer, path, read }: CaseContext): Promise<void> {
+export async function removeDirInLowerLayer({
+  sn,
+  layer,
+  path,
+  read,
+  releaseAll,
+}: CaseContext): Promise<void> {
   await layer("base", undefined, { "a/b/c": "c", "a/d": "d", other: "o" });
   await sn.prepare("k", "base");
   await rm(join(await path("k"), "a"), { recursive: true });
+  await releaseAll();
   await sn.commit("top", "k");
   await sn.view("top-view", "top");
   expect(Object.keys(await read("top-view"))).toEqual(["other"]);
@@ -125,11 +132,12 @@ export async function removeDirInLowerLayer({ sn, layer, path, read }: CaseConte
   expect(Object.keys(await read("base-view"))).toEqual(["a", "a/b", "a/b/c", "a/d", "other"]);
 }
 
-export async function chownPreserved({ sn, path, read }: CaseContext): Promise<void> {
+export async function chownPreserved({ sn, path, read, releaseAll }: CaseContext): Promise<void> {
   await sn.prepare("k", undefined);
   const dir = await path("k");
   await writeTree(dir, { "owned/file": { type: "file", content: "f", uid: 1000, gid: 1001 } });
   await chown(join(dir, "owned"), 2000, 2002);
+  await releaseAll();
   await sn.commit("base", "k");
   await sn.prepare("child", "base");
   await sn.view("v", "base");

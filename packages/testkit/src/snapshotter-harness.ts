@@ -32,8 +32,13 @@ export interface CaseContext {
   write(key: string, spec: TreeSpec, on?: Snapshotter): Promise<void>;
   /** Reads the tree of active snapshot or view `key`. */
   read(key: string, on?: Snapshotter): Promise<Record<string, TreeEntryInfo>>;
-  /** Host path of active snapshot or view `key` (valid until the case ends). */
+  /** Host path of active snapshot or view `key` (valid until the case ends or `releaseAll`). */
   path(key: string, on?: Snapshotter): Promise<string>;
+  /**
+   * Releases every path handed out so far. Call it before committing a snapshot written through
+   * `path`, as real callers do: an overlay upperdir must not stay mounted once it is a lower layer.
+   */
+  releaseAll(): Promise<void>;
   /** Commits a new layer with `spec` on top of `parent`, through a temporary active key. */
   layer(name: string, parent: string | undefined, spec: TreeSpec): Promise<void>;
 }
@@ -60,14 +65,27 @@ export async function runCase(
       releases.push(mounted.release);
       return mounted.path;
     };
+    /** Mounts `key` just for `fn` (writes and reads are not left mounted). */
+    const using = async <T>(key: string, on: Snapshotter, fn: (dir: string) => Promise<T>) => {
+      const mounted = await mountedPath(await on.mounts(key));
+      try {
+        return await fn(mounted.path);
+      } finally {
+        await mounted.release();
+      }
+    };
+    const releaseAll = async () => {
+      for (const release of releases.splice(0).reverse()) await release();
+    };
     const ctx: CaseContext = {
       sn,
       root,
       options,
       open,
       path,
-      write: async (key, spec, on) => writeTree(await path(key, on), spec),
-      read: async (key, on) => readTree(await path(key, on)),
+      releaseAll,
+      write: (key, spec, on = sn) => using(key, on, (dir) => writeTree(dir, spec)),
+      read: (key, on = sn) => using(key, on, (dir) => readTree(dir)),
       layer: async (name, parent, spec) => {
         const key = `${name}-active`;
         await sn.prepare(key, parent);
@@ -77,7 +95,7 @@ export async function runCase(
     };
     await body(ctx);
   } finally {
-    for (const release of releases.reverse()) await release();
+    for (const release of releases.splice(0).reverse()) await release();
     for (const sn of opened) await sn.close();
     await tmp.cleanup();
   }
