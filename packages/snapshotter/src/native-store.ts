@@ -12,6 +12,7 @@ import { errnoCode, isMissing } from "./fs-errors.js";
  *   <root>/snapshots/<id>/commit-<id>.json   commit marker (see commitMarkerName)
  *   <root>/snapshots/new-<pid>-<rand>[...]   snapshot or info file under construction
  *   <root>/snapshots/rm-<pid>-<rand>         snapshot being deleted
+ *   <root>/driver                            the snapshotter owning the root (see claimRoot)
  *
  * `id` is the sha256 of the key or name, so keys and names share one namespace and a lookup is a
  * single path; renames onto an existing (never empty) snapshot directory fail, which makes "create if

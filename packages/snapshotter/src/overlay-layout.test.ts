@@ -1,4 +1,4 @@
-import { lstat, readdir, readFile, readlink, realpath, writeFile } from "node:fs/promises";
+import { lstat, readdir, readFile, readlink, realpath, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Snapshotter } from "@kiln/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -73,7 +73,7 @@ describe.skipIf(!supported)("overlay snapshotter layout and mounts", () => {
     const mounted = await mountedPath(await sn.prepare("k", "base"));
     expect((await readTree(mounted.path)).a).toMatchObject({ content: "a" });
     await writeFile(join(mounted.path, "c"), "c");
-    await import("node:fs/promises").then((fs) => fs.rm(join(mounted.path, "b")));
+    await rm(join(mounted.path, "b"));
     await mounted.release();
     const upper = join(dir("k"), "fs");
     expect((await readdir(upper)).sort()).toEqual(["b", "c"]);
