@@ -18,7 +18,7 @@ import { createDockerfileFrontend } from "@kiln/frontend-dockerfile";
 import { createSolver, vertexGraph } from "@kiln/solver";
 import { createBridge } from "./bridge.js";
 import { createOpResolver } from "./ops/resolver.js";
-import { defaultRoot, type LocalStore, openLocalStore } from "./store.js";
+import { defaultRoot, type LocalStore, openLocalStore, type SnapshotterChoice } from "./store.js";
 
 export interface BuilderOptions {
   /** Store directory; default `$XDG_DATA_HOME/kiln` (root: `/var/lib/kiln`). */
@@ -28,6 +28,8 @@ export interface BuilderOptions {
   readonly frontend?: Frontend;
   /** Runs RUN steps; default: runc (or `ociRuntime`) through `@kiln/executor` when it is installed. */
   readonly executor?: Executor;
+  /** `overlay`, `native` (copies; works everywhere) or `auto` (default: overlay where supported). */
+  readonly snapshotter?: SnapshotterChoice;
   /** OCI runtime for the default executor: `runc` (default), `crun`, or a path. */
   readonly ociRuntime?: string;
 }
@@ -69,7 +71,10 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
     options.executor ??
     (findExecutable(runtime) ? createRuncExecutor({ root: join(root, "executor"), runtime }) : undefined);
   const store = (o?: CallOptions) => {
-    storePromise ??= openLocalStore(root, o);
+    storePromise ??= openLocalStore(root, {
+      ...o,
+      ...(options.snapshotter ? { snapshotter: options.snapshotter } : {}),
+    });
     return storePromise;
   };
 

@@ -7,4 +7,4 @@ export {
 } from "./builder.js";
 export { createOpResolver } from "./ops/resolver.js";
 export type { OpEnvironment } from "./ops/types.js";
-export { defaultRoot, type LocalStore, openLocalStore } from "./store.js";
+export { defaultRoot, type LocalStore, openLocalStore, type SnapshotterChoice } from "./store.js";

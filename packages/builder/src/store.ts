@@ -11,7 +11,11 @@ import {
 } from "@kiln/cache";
 import type { CallOptions, ContentStore, Ref, ResultCache, Snapshotter } from "@kiln/core";
 import { createContentStore } from "@kiln/oci";
-import { createNativeSnapshotter } from "@kiln/snapshotter";
+import {
+  createDefaultSnapshotter,
+  createNativeSnapshotter,
+  createOverlaySnapshotter,
+} from "@kiln/snapshotter";
 
 /**
  * The local store: one directory holding content blobs, snapshots and SQLite metadata. Several kiln
@@ -34,10 +38,23 @@ export function defaultRoot(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_DATA_HOME || join(homedir(), ".local", "share"), "kiln");
 }
 
-export async function openLocalStore(root: string, o?: CallOptions): Promise<LocalStore> {
+export type SnapshotterChoice = "auto" | "overlay" | "native";
+
+export async function openLocalStore(
+  root: string,
+  o?: CallOptions & { snapshotter?: SnapshotterChoice },
+): Promise<LocalStore> {
   const metadata = openMetadata(root);
   const content = await createContentStore({ root: join(root, "content") });
-  const snapshotter = await createNativeSnapshotter({ root: join(root, "snapshotter") });
+  // overlayfs where the kernel and the filesystem allow it, else the copying native snapshotter.
+  const snapshotterRoot = { root: join(root, "snapshotter") };
+  const choice = o?.snapshotter ?? "auto";
+  const snapshotter =
+    choice === "native"
+      ? await createNativeSnapshotter(snapshotterRoot)
+      : choice === "overlay"
+        ? await createOverlaySnapshotter(snapshotterRoot)
+        : await createDefaultSnapshotter(snapshotterRoot);
   const refs = createRefManager({ metadata, snapshotter, content });
   await refs.cleanupStale(o);
   const fileDigests = createFileDigestMemo(metadata);

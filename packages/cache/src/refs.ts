@@ -18,7 +18,7 @@ import {
   type Snapshotter,
   sha256,
 } from "@kiln/core";
-import { applyLayer, mountedPath, writeLayerDiff } from "@kiln/snapshotter";
+import { applyLayer, mountedPath, snapshotterDiff } from "@kiln/snapshotter";
 import type { Metadata, RefRow } from "./metadata.js";
 
 /**
@@ -79,33 +79,17 @@ export function createRefManager({ metadata, snapshotter, content }: RefManagerO
 
   async function computeBlob(row: RefRow, o?: CallOptions): Promise<Layer> {
     const parent = row.parent ? metadata.getRef(row.parent) : undefined;
-    const lower = parent ? await mountSnapshot(parent.snapshot ?? undefined, o) : undefined;
-    const upper = await mountSnapshot(row.snapshot ?? undefined, o);
-    try {
-      const tar = new PassThrough();
-      const gzip = createGzip();
-      const diffing = writeLayerDiff(lower?.path, upper.path, tar, o);
-      const storing = content.write(tar.pipe(gzip), undefined, o);
-      const [diff, info] = await Promise.all([diffing, storing]);
-      const blob = {
-        digest: info.digest,
-        size: info.size,
-        mediaType: MediaType.OciLayerGzip,
-        diffId: diff.diffId,
-      };
-      metadata.setRefBlob(row.id, blob);
-      // Another process may have stored its blob first; the row keeps whichever came first.
-      const stored = metadata.getRef(row.id) ?? row;
-      return (
-        layerOf(stored) ?? {
-          blob: { mediaType: blob.mediaType, digest: blob.digest, size: blob.size },
-          diffId: blob.diffId,
-        }
-      );
-    } finally {
-      await upper.release();
-      await lower?.release();
-    }
+    if (!row.snapshot) throw new KilnError("INTERNAL", `ref ${row.id} has no snapshot to diff`);
+    const tar = new PassThrough();
+    // The snapshotter picks the cheapest diff it can (an overlay upperdir walk, else a double walk).
+    const diffing = snapshotterDiff(snapshotter, row.snapshot, parent?.snapshot ?? undefined, tar, o);
+    const storing = content.write(tar.pipe(createGzip()), undefined, o);
+    const [diff, info] = await Promise.all([diffing, storing]);
+    const blob = { digest: info.digest, size: info.size, mediaType: MediaType.OciLayerGzip, diffId: diff.diffId };
+    metadata.setRefBlob(row.id, blob);
+    // Another process may have stored its blob first; the row keeps whichever came first.
+    const stored = metadata.getRef(row.id) ?? row;
+    return layerOf(stored) ?? { blob: { mediaType: blob.mediaType, digest: blob.digest, size: blob.size }, diffId: blob.diffId };
   }
 
   function ensureLayer(row: RefRow, o?: CallOptions): Promise<Layer> {

@@ -1,4 +1,4 @@
-import { createBuilder } from "@kiln/builder";
+import { createBuilder, type SnapshotterChoice } from "@kiln/builder";
 import { isKilnError, KilnError, redactCredentials } from "@kiln/core";
 import { Command, Option } from "commander";
 import { type BuildFlags, runBuild } from "./build-command.js";
@@ -60,17 +60,28 @@ program
       "KILN_OCI_RUNTIME",
     ),
   )
-  .action(async (context: string, flags: BuildFlags & { root?: string; ociRuntime?: string }) => {
-    const builder = createBuilder({
-      ...(flags.root ? { root: flags.root } : {}),
-      ...(flags.ociRuntime ? { ociRuntime: flags.ociRuntime } : {}),
-    });
-    try {
-      await runBuild(builder, context, flags, controller.signal);
-    } finally {
-      await builder.close();
-    }
-  });
+  .addOption(
+    new Option("--snapshotter <name>", "snapshotter of a new store: auto, overlay or native")
+      .choices(["auto", "overlay", "native"])
+      .env("KILN_SNAPSHOTTER"),
+  )
+  .action(
+    async (
+      context: string,
+      flags: BuildFlags & { root?: string; ociRuntime?: string; snapshotter?: SnapshotterChoice },
+    ) => {
+      const builder = createBuilder({
+        ...(flags.root ? { root: flags.root } : {}),
+        ...(flags.ociRuntime ? { ociRuntime: flags.ociRuntime } : {}),
+        ...(flags.snapshotter ? { snapshotter: flags.snapshotter } : {}),
+      });
+      try {
+        await runBuild(builder, context, flags, controller.signal);
+      } finally {
+        await builder.close();
+      }
+    },
+  );
 
 program
   .command("prune")
