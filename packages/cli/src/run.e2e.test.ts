@@ -76,7 +76,7 @@ describe("RUN in real containers (runc)", () => {
   it("a failing RUN names the Dockerfile line, the command, the exit code and its last output lines", async () => {
     const dir = await context(
       "fail",
-      "FROM busybox\nRUN for i in 1 2 3; do echo line $i; done; echo oops >&2; exit 7\n",
+      "FROM busybox\nRUN for i in 1 2 3; do echo line $i; done; sleep 0.3; echo oops >&2; exit 7\n",
     );
     const r = await kiln(["build", "--root", root, "--progress", "plain", ...contextFlags, dir]);
     expect(r.code).toBe(1);

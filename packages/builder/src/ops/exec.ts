@@ -59,13 +59,14 @@ export function execOp(op: DecodedOp, env: OpEnvironment, description: string, v
       const logPath = join(logDir, `${vertex.replace("sha256:", "")}-${Date.now()}.log`);
       const log = createWriteStream(logPath);
       const tail: string[] = [];
-      let partial = "";
+      // Unfinished last lines, per stream: stdout and stderr chunks interleave.
+      const partial: Record<1 | 2, string> = { 1: "", 2: "" };
       const collect = (stream: 1 | 2) => (chunk: Uint8Array) => {
         log.write(chunk);
         const text = Buffer.from(chunk).toString("utf8");
         o.progress.write({ type: "vertex.log", vertex, stream, data: text, time: Date.now() });
-        const lines = (partial + text).split("\n");
-        partial = lines.pop() ?? "";
+        const lines = (partial[stream] + text).split("\n");
+        partial[stream] = lines.pop() ?? "";
         tail.push(...lines);
         if (tail.length > TAIL_LINES) tail.splice(0, tail.length - TAIL_LINES);
       };
@@ -94,7 +95,7 @@ export function execOp(op: DecodedOp, env: OpEnvironment, description: string, v
             );
             const valid = meta.validExitCodes?.length ? meta.validExitCodes : [0];
             if (!valid.includes(exitCode)) {
-              if (partial) tail.push(partial);
+              for (const rest of [partial[1], partial[2]]) if (rest) tail.push(rest);
               throw new KilnError(
                 "FAILED_PRECONDITION",
                 `process "${args.join(" ")}" did not complete successfully: exit code: ${exitCode}`,
