@@ -17,8 +17,12 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => tmp?.cleanup());
 
-/** Starts a build and SIGKILLs it as soon as a step whose name contains `needle` has started. */
-function buildAndKillDuring(args: string[], needle: string): Promise<{ killed: boolean; stderr: string }> {
+/** Starts a build and sends `signal` as soon as a step whose name contains `needle` has started. */
+function buildAndKillDuring(
+  args: string[],
+  needle: string,
+  signal: NodeJS.Signals = "SIGKILL",
+): Promise<{ killed: boolean; code: number | null; stderr: string; ms: number }> {
   const main = fileURLToPath(new URL("./main.ts", import.meta.url));
   const child = spawn(
     process.execPath,
@@ -28,19 +32,39 @@ function buildAndKillDuring(args: string[], needle: string): Promise<{ killed: b
     },
   );
   let stderr = "";
+  let sentAt = 0;
   return new Promise((resolve) => {
     child.stderr.on("data", (d) => {
       stderr += d;
-      if (events(stderr).some((e) => e.type === "vertex.started" && e.name?.includes(needle))) {
+      if (!sentAt && events(stderr).some((e) => e.type === "vertex.started" && e.name?.includes(needle))) {
+        sentAt = Date.now();
         // Give the container a moment to be really running.
-        setTimeout(() => child.kill("SIGKILL"), 300);
+        setTimeout(() => child.kill(signal), 300);
       }
     });
-    child.on("close", (_code, signal) => resolve({ killed: signal === "SIGKILL", stderr }));
+    child.on("close", (code, sig) =>
+      resolve({ killed: sig === "SIGKILL", code, stderr, ms: sentAt ? Date.now() - sentAt : -1 }),
+    );
   });
 }
 
+const leftovers = async (dir: string) => readdir(dir).catch(() => [] as string[]);
+
 describe("crash safety", () => {
+  it("Ctrl-C during a RUN stops the build at once and leaves no container, mount or bundle", async () => {
+    const ctx = join(tmp.path, "ctx-int");
+    await mkdir(ctx);
+    await writeFile(join(ctx, "Dockerfile"), "FROM busybox\nRUN sleep 60\n");
+    const interruptRoot = join(tmp.path, "store-int");
+    const args = ["build", "--root", interruptRoot, "--progress", "rawjson", ...contextFlags, ctx];
+    const r = await buildAndKillDuring(args, "RUN sleep 60", "SIGINT");
+    expect(r.code).toBe(130);
+    expect(r.ms).toBeLessThan(10_000);
+    expect(r.stderr).toMatch(/ERROR: .*canceled/);
+    expect(await leftovers(join(interruptRoot, "executor", "bundles"))).toEqual([]);
+    expect(await readFile("/proc/self/mountinfo", "utf8")).not.toContain(interruptRoot);
+  }, 60_000);
+
   it("kill -9 in the middle of a RUN, then the same build succeeds and reuses what was committed", async () => {
     const ctx = join(tmp.path, "ctx");
     await mkdir(ctx);
@@ -63,7 +87,6 @@ describe("crash safety", () => {
     expect(await readFile(join(out, "done"), "utf8")).toBe("done\n");
 
     // Nothing of the killed run is left: no container state, no bundles, no temp snapshots.
-    const leftovers = async (dir: string) => readdir(dir).catch(() => [] as string[]);
     expect(await leftovers(join(root, "executor", "bundles"))).toEqual([]);
     const snapshots = await leftovers(join(root, "snapshotter", "snapshots"));
     expect(snapshots.filter((n) => n.startsWith("new-") || n.startsWith("rm-"))).toEqual([]);
