@@ -23,7 +23,7 @@ async function context(name: string, dockerfile: string): Promise<string> {
 }
 
 describe("RUN in real containers (runc)", () => {
-  it("runs steps in several stages, in parallel where independent, and exports their files", async () => {
+  it.each(["overlay", "native"])("on %s: runs steps in several stages, in parallel where independent, and exports their files", async (snapshotter) => {
     const dir = await context(
       "multi",
       [
