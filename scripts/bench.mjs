@@ -56,9 +56,14 @@ const dfB = dockerfile("b-bigctx");
 const dfC = dockerfile("c-biglayer");
 const results = Object.fromEntries(scenarios.map((s) => [s, []]));
 for (let r = 0; r < runs; r++) {
-  if (results.a) reset(), results.a.push(build(dfA, ctxEmpty, ["--no-cache"]));
-  if (results.c) reset(), results.c.push(build(dfC, ctxEmpty, ["--no-cache"]));
-  if (results.b) reset(), results.b.push(build(dfB, ctxBig, ["--no-cache"]));
+  const cold = (name, df, ctx) => {
+    if (!results[name]) return;
+    reset();
+    results[name].push(build(df, ctx, ["--no-cache"]));
+  };
+  cold("a", dfA, ctxEmpty);
+  cold("c", dfC, ctxEmpty);
+  cold("b", dfB, ctxBig);
   if (results.d || results.e) build(dfB, ctxBig);
   if (results.d) results.d.push(build(dfB, ctxBig));
   if (results.e) {

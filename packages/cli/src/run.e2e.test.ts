@@ -23,55 +23,61 @@ async function context(name: string, dockerfile: string): Promise<string> {
 }
 
 describe("RUN in real containers (runc)", () => {
-  it.each(["overlay", "native"])("on %s: runs steps in several stages, in parallel where independent, and exports their files", async (snapshotter) => {
-    const dir = await context(
-      "multi",
-      [
-        "FROM busybox AS a",
-        "RUN echo from-a > /a.txt && sleep 1",
-        "FROM busybox AS b",
-        "USER nobody",
-        "WORKDIR /tmp/work",
-        'RUN ["sh", "-c", "id -u > uid.txt && pwd > pwd.txt && sleep 1"]',
-        "FROM busybox",
-        "ARG GREETING=hi",
-        "COPY --from=a /a.txt /a.txt",
-        "COPY --from=b /tmp/work/ /b/",
-        "RUN echo $GREETING > /greeting.txt && rm /bin/ls",
-      ].join("\n"),
-    );
-    const out = join(tmp.path, "out-multi");
-    const r = await kiln([
-      "build",
-      "--root",
-      root,
-      "--progress",
-      "rawjson",
-      ...contextFlags,
-      "-o",
-      `type=local,dest=${out}`,
-      dir,
-    ]);
-    expect(r.code, r.stderr).toBe(0);
-    expect(await readFile(join(out, "a.txt"), "utf8")).toBe("from-a\n");
-    expect(await readFile(join(out, "b/uid.txt"), "utf8")).toBe("65534\n");
-    expect(await readFile(join(out, "b/pwd.txt"), "utf8")).toBe("/tmp/work\n");
-    expect(await readFile(join(out, "greeting.txt"), "utf8")).toBe("hi\n");
-    await expect(readFile(join(out, "bin/ls"))).rejects.toThrow();
+  it.each(["overlay", "native"])(
+    "on %s: runs steps in several stages, in parallel where independent, and exports their files",
+    async (snapshotter) => {
+      const dir = await context(
+        "multi",
+        [
+          "FROM busybox AS a",
+          "RUN echo from-a > /a.txt && sleep 1",
+          "FROM busybox AS b",
+          "USER nobody",
+          "WORKDIR /tmp/work",
+          'RUN ["sh", "-c", "id -u > uid.txt && pwd > pwd.txt && sleep 1"]',
+          "FROM busybox",
+          "ARG GREETING=hi",
+          "COPY --from=a /a.txt /a.txt",
+          "COPY --from=b /tmp/work/ /b/",
+          "RUN echo $GREETING > /greeting.txt && rm /bin/ls",
+        ].join("\n"),
+      );
+      const out = join(tmp.path, `out-multi-${snapshotter}`);
+      const r = await kiln([
+        "build",
+        "--root",
+        join(tmp.path, `store-${snapshotter}`),
+        "--snapshotter",
+        snapshotter,
+        "--progress",
+        "rawjson",
+        ...contextFlags,
+        "-o",
+        `type=local,dest=${out}`,
+        dir,
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(await readFile(join(out, "a.txt"), "utf8")).toBe("from-a\n");
+      expect(await readFile(join(out, "b/uid.txt"), "utf8")).toBe("65534\n");
+      expect(await readFile(join(out, "b/pwd.txt"), "utf8")).toBe("/tmp/work\n");
+      expect(await readFile(join(out, "greeting.txt"), "utf8")).toBe("hi\n");
+      await expect(readFile(join(out, "bin/ls"))).rejects.toThrow();
 
-    // The two one-second RUNs of stages a and b overlap in time.
-    const evs = events(r.stderr) as { type: string; name?: string; time?: number }[];
-    const span = (needle: string) => {
-      const started = evs.find((e) => e.type === "vertex.started" && e.name?.includes(needle))?.time ?? 0;
-      const done = evs.find((e) => e.type === "vertex.completed" && e.name?.includes(needle))?.time ?? 0;
-      return [started, done] as const;
-    };
-    const [aStart, aEnd] = span("echo from-a");
-    const [bStart, bEnd] = span("id -u");
-    expect(aStart).toBeGreaterThan(0);
-    expect(bStart).toBeLessThan(aEnd);
-    expect(aStart).toBeLessThan(bEnd);
-  }, 120_000);
+      // The two one-second RUNs of stages a and b overlap in time.
+      const evs = events(r.stderr) as { type: string; name?: string; time?: number }[];
+      const span = (needle: string) => {
+        const started = evs.find((e) => e.type === "vertex.started" && e.name?.includes(needle))?.time ?? 0;
+        const done = evs.find((e) => e.type === "vertex.completed" && e.name?.includes(needle))?.time ?? 0;
+        return [started, done] as const;
+      };
+      const [aStart, aEnd] = span("echo from-a");
+      const [bStart, bEnd] = span("id -u");
+      expect(aStart).toBeGreaterThan(0);
+      expect(bStart).toBeLessThan(aEnd);
+      expect(aStart).toBeLessThan(bEnd);
+    },
+    120_000,
+  );
 
   it("a failing RUN names the Dockerfile line, the command, the exit code and its last output lines", async () => {
     const dir = await context(
