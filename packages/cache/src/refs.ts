@@ -85,11 +85,21 @@ export function createRefManager({ metadata, snapshotter, content }: RefManagerO
     const diffing = snapshotterDiff(snapshotter, row.snapshot, parent?.snapshot ?? undefined, tar, o);
     const storing = content.write(tar.pipe(createGzip()), undefined, o);
     const [diff, info] = await Promise.all([diffing, storing]);
-    const blob = { digest: info.digest, size: info.size, mediaType: MediaType.OciLayerGzip, diffId: diff.diffId };
+    const blob = {
+      digest: info.digest,
+      size: info.size,
+      mediaType: MediaType.OciLayerGzip,
+      diffId: diff.diffId,
+    };
     metadata.setRefBlob(row.id, blob);
     // Another process may have stored its blob first; the row keeps whichever came first.
     const stored = metadata.getRef(row.id) ?? row;
-    return layerOf(stored) ?? { blob: { mediaType: blob.mediaType, digest: blob.digest, size: blob.size }, diffId: blob.diffId };
+    return (
+      layerOf(stored) ?? {
+        blob: { mediaType: blob.mediaType, digest: blob.digest, size: blob.size },
+        diffId: blob.diffId,
+      }
+    );
   }
 
   function ensureLayer(row: RefRow, o?: CallOptions): Promise<Layer> {
