@@ -71,7 +71,7 @@ describe("cache hits", () => {
       expect(ops.calls(v).exec).toBe(1);
       expect(ops.calls(v).cacheMap).toBe(2);
     }
-    expect(progress.lines()).toEqual(["cached top", "cached mid", "cached base"]);
+    expect(progress.lines()).toEqual(["cached base", "cached mid", "cached top"]);
   });
 
   it("re-executes only what changed downstream of a volatile source, by content key", async () => {
@@ -97,9 +97,9 @@ describe("cache hits", () => {
     expect(same.lines).toEqual([
       "started local",
       "completed local",
-      "cached run",
-      "cached copy",
       "cached base",
+      "cached copy",
+      "cached run",
     ]);
     expect([local, base, copy, run].map((v) => ops.calls(v).exec)).toEqual([2, 1, 1, 1]);
 

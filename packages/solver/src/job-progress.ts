@@ -27,6 +27,9 @@ export function createJobProgress(root: SolverEdge, writer: ProgressWriter): Job
   const keys = new Map<string, Digest | undefined>();
   const settledEdges = new Set<string>();
   const hits: SolverEdge[] = [];
+  // Vertices in dependency order (inputs first), so cached steps are reported the way a user reads
+  // the build: FROM before COPY before RUN, like BuildKit.
+  const order = topologicalOrder(root);
 
   const write: ProgressWriter["write"] = (event) => {
     try {
@@ -61,13 +64,20 @@ export function createJobProgress(root: SolverEdge, writer: ProgressWriter): Job
   // it twice, so only ancestors outside the live part of the graph are reported.
   function flushSkipped(): void {
     const live = liveVertices();
+    const pending = new Map<string, SolverVertex>();
+    for (const h of hits) if (!reported.has(h.vertex.digest)) pending.set(h.vertex.digest, h.vertex);
     const stack: SolverEdge[] = hits.flatMap((h) => h.vertex.inputs);
     for (let edge = stack.pop(); edge; edge = stack.pop()) {
       const { digest } = edge.vertex;
-      if (live.has(digest) || reported.has(digest) || keys.get(edgeId(edge)) === undefined) continue;
-      cached(edge.vertex);
+      if (live.has(digest) || reported.has(digest) || pending.has(digest)) continue;
+      if (keys.get(edgeId(edge)) === undefined) continue;
+      pending.set(digest, edge.vertex);
       stack.push(...edge.vertex.inputs);
     }
+    const sorted = [...pending.values()].sort(
+      (a, b) => (order.get(a.digest) ?? 0) - (order.get(b.digest) ?? 0),
+    );
+    for (const vertex of sorted) cached(vertex);
   }
 
   return {
@@ -76,7 +86,7 @@ export function createJobProgress(root: SolverEdge, writer: ProgressWriter): Job
       keys.set(edgeId(edge), key);
     },
     hit(edge) {
-      cached(edge.vertex);
+      // Reported by the `settled` call that follows, together with the ancestors it made unnecessary.
       hits.push(edge);
     },
     settled(edge) {
@@ -102,4 +112,17 @@ export function createJobProgress(root: SolverEdge, writer: ProgressWriter): Job
       write({ type: "warning", vertex: vertex.digest, message, time: Date.now() });
     },
   };
+}
+
+function topologicalOrder(root: SolverEdge): Map<string, number> {
+  const order = new Map<string, number>();
+  let next = 0;
+  const visit = (vertex: SolverVertex) => {
+    if (order.has(vertex.digest)) return;
+    order.set(vertex.digest, -1);
+    for (const input of vertex.inputs) visit(input.vertex);
+    order.set(vertex.digest, next++);
+  };
+  visit(root.vertex);
+  return order;
 }

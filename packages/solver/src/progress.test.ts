@@ -53,9 +53,9 @@ describe("progress", () => {
     await solver.solve(edge(ops.vtx({ name: "new-step", inputs: [cachedStep] })), { progress });
 
     expect(progress.lines()).toEqual([
-      "cached cached-step",
-      "cached deps",
       "cached base",
+      "cached deps",
+      "cached cached-step",
       "started new-step",
       "completed new-step",
     ]);
@@ -88,7 +88,7 @@ describe("progress", () => {
     const progress = createRecorder();
     await solver.solve(edge(root), { progress });
 
-    expect(progress.lines()).toEqual(["started local", "completed local", "cached root", "cached copy"]);
+    expect(progress.lines()).toEqual(["started local", "completed local", "cached copy", "cached root"]);
   });
 
   it("forwards an op's logs tagged with its vertex to every job watching it", async () => {
@@ -119,7 +119,7 @@ describe("progress", () => {
     await solver.solve(edge(v), { progress: noopProgress });
     const [a, b] = [createRecorder(), createRecorder()];
     await Promise.all([solver.solve(edge(v), { progress: a }), solver.solve(edge(v), { progress: b })]);
-    expect(a.lines()).toEqual(["cached v", "cached base"]);
-    expect(b.lines()).toEqual(["cached v", "cached base"]);
+    expect(a.lines()).toEqual(["cached base", "cached v"]);
+    expect(b.lines()).toEqual(["cached base", "cached v"]);
   });
 });
