@@ -138,22 +138,28 @@ export async function openBlob(
     first.release();
     throw dataLoss(`${req.what}: the registry announced ${length} bytes, the descriptor says ${desc.size}`);
   }
-  return Readable.from(verifiedBody(t, req, first, desc, policy, o), { objectMode: false });
+  const current = { res: first, done: false };
+  const stream = Readable.from(verifiedBody(t, req, current, desc, policy, o), { objectMode: false });
+  // A stream destroyed before its first read never runs the generator's cleanup: free the slot here.
+  stream.once("close", () => {
+    if (!current.done) current.res.body.destroy();
+    current.res.release();
+  });
+  return stream;
 }
 
 async function* verifiedBody(
   t: Transport,
   req: RegistryRequest,
-  first: RegistryResponse,
+  current: { res: RegistryResponse; done: boolean },
   desc: Descriptor,
   policy: RetryPolicy,
   o: CallOptions,
 ): AsyncGenerator<Buffer> {
   const hash = createHash("sha256");
   let received = 0;
-  let res = first;
+  let res = current.res;
   let skip = 0;
-  let done = false;
   try {
     for (let resumes = 1; ; resumes++) {
       try {
@@ -190,9 +196,9 @@ async function* verifiedBody(
     }
     const digest = `sha256:${hash.digest("hex")}`;
     if (digest !== desc.digest) throw dataLoss(`${req.what}: the content's digest is ${digest}`);
-    done = true;
+    current.done = true;
   } finally {
-    if (!done) res.body.destroy();
+    if (!current.done) res.body.destroy();
     res.release();
   }
 }
