@@ -91,7 +91,7 @@ export async function withRetries<T>(
       if (isCanceled(err) || signal?.aborted) {
         throw new KilnError("CANCELED", `${what}: canceled`, { cause: signal?.reason ?? err });
       }
-      if (!isTransient(err)) throw err;
+      if (!isTransient(err)) throw asKilnError(what, err);
       if (n >= attempts) {
         throw new KilnError("UNAVAILABLE", `${what}: failed after ${n} attempts: ${describe(err)}`, {
           cause: err,
@@ -116,4 +116,19 @@ export function describe(err: unknown): string {
   const suffix =
     typeof code === "string" ? ` (${code})` : typeof causeCode === "string" ? ` (${causeCode})` : "";
   return redactCredentials(`${err.message}${suffix}`);
+}
+
+const TLS_VERIFY_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/;
+
+/** Socket and TLS errors become KilnErrors that say what was being done; KilnErrors pass through. */
+function asKilnError(what: string, err: unknown): KilnError {
+  if (err instanceof KilnError) return err;
+  const code = String((err as { code?: unknown }).code ?? "");
+  if (TLS_VERIFY_ERROR.test(code)) {
+    return new KilnError("FAILED_PRECONDITION", `${what}: TLS verification failed: ${describe(err)}`, {
+      cause: err,
+      hint: 'trust the registry\'s CA in kiln.toml ([registry."host:port"] ca = ["ca.pem"]) or set insecure = true',
+    });
+  }
+  return new KilnError("UNAVAILABLE", `${what}: ${describe(err)}`, { cause: err });
 }

@@ -141,11 +141,12 @@ export function createTransport(options: TransportOptions, tlsFor: (host: string
     headers: Headers,
     o: CallOptions,
     body?: Readable | Buffer,
+    tls: TlsSettings = tlsFor(url.host),
   ): Promise<RawResponse> => {
     const res = await request(url, {
       method,
       headers: { "user-agent": options.userAgent, ...headers },
-      dispatcher: agentFor(tlsFor(url.host)) as Dispatcher,
+      dispatcher: agentFor(tls) as Dispatcher,
       ...(body !== undefined ? { body } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
     });
@@ -159,9 +160,11 @@ export function createTransport(options: TransportOptions, tlsFor: (host: string
     const foreign = req.target instanceof URL && req.target.host !== req.endpoint.host;
     if (authorization && !foreign) headers.authorization = authorization;
     let url = urlFor(req.endpoint, req.target);
+    // The endpoint's TLS settings include the per-request `registry.insecure` attribute.
+    const tls = (u: URL) => (u.host === req.endpoint.host ? req.endpoint.tls : tlsFor(u.host));
     let res: RawResponse;
     try {
-      res = await exchange(req.method, url, headers, o, req.body ? await req.body() : undefined);
+      res = await exchange(req.method, url, headers, o, req.body ? await req.body() : undefined, tls(url));
     } catch (err) {
       const choice = schemeChoice.get(req.endpoint.host) ?? 0;
       const fallback = !(req.target instanceof URL) && choice + 1 < req.endpoint.schemes.length;
@@ -173,7 +176,7 @@ export function createTransport(options: TransportOptions, tlsFor: (host: string
       // Not a TLS server: an insecure registry speaking plain HTTP. Remember it for this client.
       schemeChoice.set(req.endpoint.host, choice + 1);
       url = urlFor(req.endpoint, req.target);
-      res = await exchange(req.method, url, headers, o, req.body ? await req.body() : undefined);
+      res = await exchange(req.method, url, headers, o, req.body ? await req.body() : undefined, tls(url));
     }
     for (let hop = 0; req.redirects && hop < MAX_REDIRECTS && isRedirect(res.status); hop++) {
       const location = header(res.headers, "location");
@@ -183,7 +186,7 @@ export function createTransport(options: TransportOptions, tlsFor: (host: string
       // Credentials stay with the registry; storage behind a redirect gets a signed URL instead.
       if (next.origin !== url.origin) delete headers.authorization;
       url = next;
-      res = await exchange(req.method, url, headers, o);
+      res = await exchange(req.method, url, headers, o, undefined, tls(url));
     }
     return res;
   };
