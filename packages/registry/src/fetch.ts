@@ -134,7 +134,7 @@ export async function openBlob(
   const first = await t.open(req, o);
   const length = header(first.headers, "content-length");
   if (length !== undefined && Number(length) !== desc.size) {
-    first.body.destroy();
+    discard(first.body);
     first.release();
     throw dataLoss(`${req.what}: the registry announced ${length} bytes, the descriptor says ${desc.size}`);
   }
@@ -142,7 +142,7 @@ export async function openBlob(
   const stream = Readable.from(verifiedBody(t, req, current, desc, policy, o), { objectMode: false });
   // A stream destroyed before its first read never runs the generator's cleanup: free the slot here.
   stream.once("close", () => {
-    if (!current.done) current.res.body.destroy();
+    if (!current.done) discard(current.res.body);
     current.res.release();
   });
   return stream;
@@ -180,7 +180,7 @@ async function* verifiedBody(
       } catch (err) {
         if (!isTransient(err) || resumes >= (policy.attempts ?? 5) || o.signal?.aborted)
           throw wrapped(req.what, err);
-        res.body.destroy();
+        discard(res.body);
         res.release();
         await sleep(backoffDelay(resumes, policy), undefined, o.signal ? { signal: o.signal } : undefined);
         res = await t.open({ ...req, headers: { range: `bytes=${received}-` }, expect: [200, 206] }, o);
@@ -198,7 +198,7 @@ async function* verifiedBody(
     if (digest !== desc.digest) throw dataLoss(`${req.what}: the content's digest is ${digest}`);
     current.done = true;
   } finally {
-    if (!current.done) res.body.destroy();
+    if (!current.done) discard(res.body);
     res.release();
   }
 }
@@ -211,4 +211,10 @@ function wrapped(what: string, err: unknown): unknown {
     });
   }
   return err;
+}
+
+/** Drops a response body; undici reports the abort as an error event, which nobody needs to hear. */
+function discard(body: Readable): void {
+  body.on("error", () => {});
+  body.destroy();
 }
