@@ -32,6 +32,12 @@ function parseOne(text: string): AuthChallenge[] {
     while (i < text.length && TOKEN_CHAR.test(text[i] as string)) i++;
     return text.slice(start, i);
   };
+  // Lenient: some servers leave URLs unquoted, which the RFC's token syntax would cut at ':'.
+  const readBare = (): string => {
+    const start = i;
+    while (i < text.length && text[i] !== "," && text[i] !== " " && text[i] !== "\t") i++;
+    return text.slice(start, i);
+  };
   const readQuoted = (): string => {
     let value = "";
     i++; // opening quote
@@ -58,7 +64,7 @@ function parseOne(text: string): AuthChallenge[] {
       // A parameter of the current challenge (or a token68 value when no challenge is open).
       i++;
       skipSpace();
-      const value = text[i] === '"' ? readQuoted() : readToken();
+      const value = text[i] === '"' ? readQuoted() : readBare();
       if (current) current.params[token.toLowerCase()] = value;
     } else {
       current = { scheme: token.toLowerCase(), params: {} };

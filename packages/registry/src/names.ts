@@ -28,7 +28,7 @@ export function parseRegistryRef(text: string | RegistryRef): RegistryRef {
   if (parsed.digest !== undefined && !isDigest(parsed.digest)) {
     throw new KilnError(
       "INVALID_ARGUMENT",
-      `invalid image name ${JSON.stringify(text)}: unsupported digest`,
+      `invalid image name ${JSON.stringify(text)}: only sha256 digests are supported`,
       {
         hint: "kiln addresses content by sha256 only: name@sha256:<64 hex characters>",
       },
