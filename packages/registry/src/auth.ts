@@ -52,8 +52,11 @@ export function createAuthenticator(options: {
   const tokens = new Map<string, { token: string; expiresAt: number }>();
   const pending = new Map<string, Promise<string>>();
 
+  // Credentials are stored under the name users log in with: Docker Hub's is not its API host.
   const credentialsFor = async (host: string, o: CallOptions): Promise<Credentials | undefined> =>
-    options.credentials ? options.credentials.get(host, o) : undefined;
+    options.credentials
+      ? options.credentials.get(host === "registry-1.docker.io" ? "docker.io" : host, o)
+      : undefined;
 
   const basic = (c: Credentials) => `Basic ${Buffer.from(`${c.username}:${c.password}`).toString("base64")}`;
 

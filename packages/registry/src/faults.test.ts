@@ -174,4 +174,15 @@ describe("fault injection through a loopback proxy", () => {
     expect(proxy.requests.filter((r) => r.method === "POST")).toHaveLength(2);
     expect(sha256(await drain(await client.fetchBlob(`${registry.host}/uploads`, desc)))).toBe(desc.digest);
   });
+
+  it("keeps at most concurrencyPerHost requests in flight per host", async () => {
+    proxy.setFault(() => ({ delay: 100 }));
+    const limited = createRegistryClient({ concurrencyPerHost: 2 });
+    const digests = [layout.amd64.digest, layout.arm64.digest, layout.index.digest];
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) => limited.fetchManifestBytes(`${name}@${digests[i % 3]}`)),
+    );
+    expect(proxy.maxInFlight()).toBe(2);
+    await limited.close();
+  });
 });

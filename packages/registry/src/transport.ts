@@ -163,9 +163,11 @@ export function createTransport(options: TransportOptions, tlsFor: (host: string
     // The endpoint's TLS settings include the per-request `registry.insecure` attribute.
     const tls = (u: URL) => (u.host === req.endpoint.host ? req.endpoint.tls : tlsFor(u.host));
     let res: RawResponse;
+    let body = req.body ? await req.body() : undefined;
     try {
-      res = await exchange(req.method, url, headers, o, req.body ? await req.body() : undefined, tls(url));
+      res = await exchange(req.method, url, headers, o, body, tls(url));
     } catch (err) {
+      if (body && !Buffer.isBuffer(body)) body.destroy(); // a file stream must not stay open
       const choice = schemeChoice.get(req.endpoint.host) ?? 0;
       const fallback = !(req.target instanceof URL) && choice + 1 < req.endpoint.schemes.length;
       if (
@@ -176,7 +178,8 @@ export function createTransport(options: TransportOptions, tlsFor: (host: string
       // Not a TLS server: an insecure registry speaking plain HTTP. Remember it for this client.
       schemeChoice.set(req.endpoint.host, choice + 1);
       url = urlFor(req.endpoint, req.target);
-      res = await exchange(req.method, url, headers, o, req.body ? await req.body() : undefined, tls(url));
+      body = req.body ? await req.body() : undefined;
+      res = await exchange(req.method, url, headers, o, body, tls(url));
     }
     for (let hop = 0; req.redirects && hop < MAX_REDIRECTS && isRedirect(res.status); hop++) {
       const location = header(res.headers, "location");

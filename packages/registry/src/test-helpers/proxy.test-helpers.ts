@@ -14,7 +14,9 @@ export type Fault =
   /** Flip one byte of the body (same length). */
   | { readonly corrupt: true }
   /** Redirect (307) to this URL. */
-  | { readonly redirect: string };
+  | { readonly redirect: string }
+  /** Pass through after this many milliseconds. */
+  | { readonly delay: number };
 
 export interface ProxiedRequest {
   readonly method: string;
@@ -26,6 +28,8 @@ export interface FaultProxy {
   /** `127.0.0.1:<port>` */
   readonly host: string;
   readonly requests: ProxiedRequest[];
+  /** The most requests that were in flight at once since the last `setFault`. */
+  maxInFlight(): number;
   /** Decides per request; return undefined to pass it through. */
   setFault(fn: ((req: ProxiedRequest, index: number) => Fault | undefined) | undefined): void;
   stop(): Promise<void>;
@@ -35,11 +39,20 @@ export interface FaultProxy {
 export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy> {
   const requests: ProxiedRequest[] = [];
   let decide: ((req: ProxiedRequest, index: number) => Fault | undefined) | undefined;
+  let inFlight = 0;
+  let maxInFlight = 0;
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const info: ProxiedRequest = { method: req.method ?? "GET", path: req.url ?? "/", headers: req.headers };
     requests.push(info);
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    res.once("close", () => inFlight--);
     const fault = decide?.(info, requests.length - 1);
+    if (fault && "delay" in fault) {
+      setTimeout(() => forward(req, res, undefined), fault.delay);
+      return;
+    }
     if (fault && ("status" in fault || "reset" in fault || "redirect" in fault)) {
       req.resume();
       if ("reset" in fault) {
@@ -54,6 +67,10 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
       }
       return;
     }
+    forward(req, res, fault);
+  };
+
+  const forward = (req: IncomingMessage, res: ServerResponse, fault: Fault | undefined) => {
     const upstream = request(
       { host: "127.0.0.1", port: upstreamPort, method: req.method, path: req.url, headers: req.headers },
       (up) => {
@@ -98,8 +115,10 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
   return {
     host: `127.0.0.1:${port}`,
     requests,
+    maxInFlight: () => maxInFlight,
     setFault(fn) {
       decide = fn;
+      maxInFlight = inFlight;
     },
     stop: () =>
       new Promise<void>((resolve) => {
