@@ -199,6 +199,10 @@ export function createTransport(options: TransportOptions, tlsFor: (host: string
     for (let round = 0; ; round++) {
       const authorization = await options.auth.authorization(req.endpoint.host, req.scopes, o);
       const release = await acquire(req.endpoint.host);
+      if (o.signal?.aborted) {
+        release(); // canceled while waiting for a slot
+        throw new KilnError("CANCELED", `${req.what}: canceled`, { cause: o.signal.reason });
+      }
       let res: RawResponse;
       try {
         res = await attempt(req, authorization, o);

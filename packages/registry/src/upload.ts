@@ -9,9 +9,9 @@ import { type RetryPolicy, withRetries } from "./retry.js";
 import { header, type RegistryResponse, type Transport } from "./transport.js";
 
 export interface UploadOptions {
-  /** Blobs larger than this are sent in PATCH chunks instead of one PUT (default 256 MiB). */
+  /** Blobs larger than this are sent in PATCH chunks instead of one PUT (default 1 GiB). */
   readonly chunkedAbove?: number;
-  /** Size of one PATCH chunk (default 32 MiB); each chunk is held in memory while it is sent. */
+  /** Size of one PATCH chunk (default 64 MiB); each chunk is held in memory while it is sent. */
   readonly chunkSize?: number;
 }
 
@@ -22,8 +22,8 @@ export interface PushBlobOptions extends CallOptions {
 
 export type PushBlobResult = "exists" | "mounted" | "uploaded";
 
-const DEFAULT_CHUNKED_ABOVE = 256 * 1024 * 1024;
-const DEFAULT_CHUNK_SIZE = 32 * 1024 * 1024;
+const DEFAULT_CHUNKED_ABOVE = 1024 * 1024 * 1024;
+const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;
 
 /**
  * Pushes a blob: nothing when the registry has it (HEAD), a cross-repository mount when `mountFrom`
