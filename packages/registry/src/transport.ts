@@ -233,8 +233,13 @@ export function createTransport(options: TransportOptions, tlsFor: (host: string
     }
   };
 
-  const policyFor = (req: RegistryRequest): RetryPolicy =>
-    req.retry === false ? { attempts: 1 } : options.retry;
+  // A mirror that fails is skipped for the registry itself, so it gets little patience.
+  const policyFor = (req: RegistryRequest): RetryPolicy => {
+    if (req.retry === false) return { attempts: 1 };
+    return req.endpoint.mirror
+      ? { ...options.retry, attempts: Math.min(2, options.retry.attempts ?? 5) }
+      : options.retry;
+  };
 
   const send = <T>(req: RegistryRequest, o: CallOptions, read: (res: RegistryResponse) => Promise<T>) =>
     withRetries(req.what, policyFor(req), o.signal, async () => {
