@@ -8,6 +8,7 @@ import {
   sha256,
 } from "@kiln/core";
 import { openOciLayout, parseOciLayoutRef } from "@kiln/oci";
+import type { ImageResolver } from "./image-resolver.js";
 
 /**
  * The frontend's window on the outside world for one build: resolves image references (today: OCI
@@ -17,7 +18,7 @@ export interface BuildBridge extends FrontendBridge {
   readonly ociStores: Map<string, string>;
 }
 
-export function createBridge(progress: ProgressWriter): BuildBridge {
+export function createBridge(progress: ProgressWriter, images?: ImageResolver): BuildBridge {
   const ociStores = new Map<string, string>();
   return {
     ociStores,
@@ -38,13 +39,18 @@ export function createBridge(progress: ProgressWriter): BuildBridge {
         };
       }
       const name = ref.replace(/^docker-image:\/\//, "");
-      throw new KilnError(
-        "NOT_FOUND",
-        `cannot resolve image ${name}: kiln does not pull from registries yet`,
-        {
+      if (!images) {
+        throw new KilnError("NOT_FOUND", `cannot resolve image ${name}: no registry client is configured`, {
           hint: `give it as a named context: --build-context ${name.replace(/[:@].*$/, "")}=oci-layout:///path/to/layout:tag`,
-        },
-      );
+        });
+      }
+      const image = await images.resolve(name, platform, o);
+      return {
+        identifier: `docker-image://${image.name.replace(/@sha256:[a-f0-9]{64}$/, "")}@${image.manifestDigest}`,
+        attrs: {},
+        manifestDigest: image.manifestDigest,
+        config: image.config,
+      };
     },
     warn(message, location) {
       progress.write({ type: "warning", message, ...(location ? { location } : {}), time: Date.now() });

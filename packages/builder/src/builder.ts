@@ -15,8 +15,15 @@ import {
 import { createRuncExecutor } from "@kiln/executor";
 import { exporterFor } from "@kiln/exporter-oci";
 import { createDockerfileFrontend } from "@kiln/frontend-dockerfile";
+import {
+  createDockerCredentialStore,
+  createRegistryClient,
+  type RegistryClient,
+  type RegistryConfig,
+} from "@kiln/registry";
 import { createSolver, vertexGraph } from "@kiln/solver";
 import { createBridge } from "./bridge.js";
+import { createImageResolver } from "./image-resolver.js";
 import { createOpResolver } from "./ops/resolver.js";
 import { defaultRoot, type LocalStore, openLocalStore, type SnapshotterChoice } from "./store.js";
 
@@ -30,6 +37,10 @@ export interface BuilderOptions {
   readonly executor?: Executor;
   /** `overlay`, `native` (copies; works everywhere) or `auto` (default: overlay where supported). */
   readonly snapshotter?: SnapshotterChoice;
+  /** Registry client for FROM of registry images and push; default: Docker credentials + `registryConfig`. */
+  readonly registry?: RegistryClient;
+  /** `[registry."host"]` settings (kiln.toml): plain HTTP, TLS, CA files, mirrors. */
+  readonly registryConfig?: RegistryConfig;
   /** OCI runtime for the default executor: `runc` (default), `crun`, or a path. */
   readonly ociRuntime?: string;
 }
@@ -66,6 +77,12 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
   const root = resolve(options.root ?? defaultRoot());
   const frontend = options.frontend ?? createDockerfileFrontend();
   let storePromise: Promise<LocalStore> | undefined;
+  let registry = options.registry;
+  const registryClient = () =>
+    (registry ??= createRegistryClient({
+      auth: createDockerCredentialStore(),
+      ...(options.registryConfig ? { config: options.registryConfig } : {}),
+    }));
   const runtime = options.ociRuntime ?? "runc";
   const executor =
     options.executor ??
@@ -104,7 +121,8 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       } else attrs[`context:${name}`] = value;
     }
 
-    const bridge = createBridge(progress);
+    const images = createImageResolver({ content: s.content, registry: registryClient() });
+    const bridge = createBridge(progress, images);
     const solved = await frontend.solve(
       { attrs, file, ...(ignoreFile ? { ignoreFile } : {}), platform, bridge },
       o,
@@ -117,6 +135,7 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       ociStores: bridge.ociStores,
       storeRoot: s.root,
       ...(executor ? { executor } : {}),
+      registry: registryClient(),
     };
     const solver = createSolver<Ref>({
       resolveOp: createOpResolver(env),
@@ -146,7 +165,7 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       );
     }
     for (const output of req.outputs ?? []) {
-      const exporter = exporterFor(output.type, { content: s.content });
+      const exporter = exporterFor(output.type, { content: s.content, registry: registryClient() });
       Object.assign(
         response,
         await exporter.export(
@@ -186,6 +205,7 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       return { removed };
     },
     async close() {
+      await registry?.close();
       if (storePromise) await (await storePromise).close();
     },
   };

@@ -1,7 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Builder } from "@kiln/builder";
-import { parsePlatform } from "@kiln/core";
+import { KilnError, parsePlatform } from "@kiln/core";
 import { parseBuildContexts, parseKeyValues, parseOutput } from "./parse-flags.js";
 import { createRenderer, type ProgressMode } from "./progress/renderers.js";
 
@@ -18,6 +18,8 @@ export interface BuildFlags {
   cache: boolean;
   iidfile?: string;
   metadataFile?: string;
+  push?: boolean;
+  load?: boolean;
 }
 
 const PROGRESS_MODES = new Set(["auto", "tty", "plain", "rawjson", "quiet"]);
@@ -33,6 +35,13 @@ export async function runBuild(
       `--progress: unknown mode ${JSON.stringify(flags.progress)} (auto, tty, plain, rawjson, quiet)`,
     );
   }
+  if (flags.load) {
+    throw new KilnError("INVALID_ARGUMENT", "--load needs a Docker daemon, which kiln does not use", {
+      hint: "write a docker archive with -o type=docker,dest=image.tar and run docker load -i image.tar",
+    });
+  }
+  const outputs = flags.output.map(parseOutput);
+  if (flags.push) outputs.push({ type: "registry", attrs: {} });
   const renderer = createRenderer(flags.progress as ProgressMode);
   const contextDir = resolve(context);
   let response: Record<string, string>;
@@ -45,7 +54,7 @@ export async function runBuild(
         buildArgs: parseKeyValues(flags.buildArg, "--build-arg", process.env),
         buildContexts: parseBuildContexts(flags.buildContext),
         labels: parseKeyValues(flags.label, "--label"),
-        outputs: flags.output.map(parseOutput),
+        outputs,
         tags: flags.tag,
         noCache: !flags.cache,
         ...(flags.platform ? { platform: parsePlatform(flags.platform) } : {}),

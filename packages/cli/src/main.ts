@@ -49,6 +49,8 @@ program
     collect,
     [],
   )
+  .option("--push", "shorthand for --output=type=registry (push the image to its -t names)")
+  .option("--load", "not supported: kiln has no Docker daemon to load into (use -o type=docker,dest=x.tar)")
   .option("--platform <platform>", "target platform (default: this machine's)")
   .option("--progress <mode>", "progress output: auto, tty, plain, rawjson, quiet", "auto")
   .option("--no-cache", "do not use cache when building the image")

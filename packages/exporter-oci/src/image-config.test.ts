@@ -112,12 +112,12 @@ describe("createImageWriter", () => {
 describe("exporterFor", () => {
   it("returns exporters by type and lists the known ones for an unknown type", () => {
     const content = createContentStore({ root: tempDir() });
-    for (const type of ["oci", "docker", "tar", "local"])
+    for (const type of ["oci", "docker", "tar", "local", "image", "registry"])
       expect(exporterFor(type, { content }).type).toBe(type);
-    expect(() => exporterFor("registry", { content })).toThrow(
+    expect(() => exporterFor("s3", { content })).toThrow(
       expect.objectContaining({
         code: "INVALID_ARGUMENT",
-        hint: expect.stringContaining("docker, local, oci, tar"),
+        hint: expect.stringContaining("docker, image, registry, local, oci, tar"),
       }),
     );
     expect(() => exporterFor("toString", { content })).toThrow(

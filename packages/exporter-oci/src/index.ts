@@ -22,5 +22,6 @@ export {
   type ImageWriter,
 } from "./image-writer.js";
 export { type CopyOptions, copyTree, createLocalExporter } from "./local-exporter.js";
+export { createImageExporter, type ImagePusher, type PushExporterDeps } from "./push-exporter.js";
 export { EXPORTER_TYPES, type ExporterDeps, exporterFor } from "./registry.js";
 export { createTarExporter, type TarExporterDeps, tarEntries } from "./tar-exporter.js";

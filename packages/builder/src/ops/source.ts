@@ -1,5 +1,5 @@
 import { createReadStream } from "node:fs";
-import { type Digest, KilnError, type Op, type Ref, sha256 } from "@kiln/core";
+import { type Descriptor, type Digest, KilnError, type Op, type Ref, sha256 } from "@kiln/core";
 import { createIgnoreMatcher } from "@kiln/frontend-dockerfile";
 import { openOciLayout } from "@kiln/oci";
 import type { DecodedOp, OpEnvironment } from "./types.js";
@@ -19,14 +19,7 @@ export function sourceOp(op: DecodedOp, env: OpEnvironment): Op<Ref> {
     case "oci-layout":
       return ociLayoutSource(rest, op, env);
     case "docker-image":
-      return {
-        cacheMap: async () => {
-          throw new KilnError("NOT_FOUND", `cannot pull ${rest}: kiln does not pull from registries yet`, {
-            hint: `provide the image as a named context: --build-context ${shortName(rest)}=oci-layout:///path/to/layout:tag`,
-          });
-        },
-        exec: async () => [],
-      };
+      return registrySource(rest, op, env);
     default:
       throw new KilnError("INVALID_ARGUMENT", `unsupported source ${JSON.stringify(source.identifier)}`);
   }
@@ -85,17 +78,7 @@ function ociLayoutSource(rest: string, op: DecodedOp, env: OpEnvironment): Op<Re
   const platform = op.platform ?? {};
   return {
     // Like BuildKit's image source: the key is the manifest and platform, never where the layout lives.
-    cacheMap: async () => ({
-      digest: sha256(
-        `buildkit.source.v0:${JSON.stringify({
-          Digest: manifestDigest,
-          OS: platform.os ?? "",
-          Arch: platform.architecture ?? "",
-          ...(platform.variant ? { Variant: platform.variant } : {}),
-        })}`,
-      ),
-      deps: [],
-    }),
+    cacheMap: async () => ({ digest: imageCacheDigest(manifestDigest, platform), deps: [] }),
     async exec(_inputs, o) {
       const dir = env.ociStores.get(storeId);
       if (!dir) throw new KilnError("NOT_FOUND", `unknown OCI layout store ${JSON.stringify(storeId)}`);
@@ -114,6 +97,81 @@ function ociLayoutSource(rest: string, op: DecodedOp, env: OpEnvironment): Op<Re
       return [await env.refs.fromLayers(layers, `oci-layout ${manifestDigest}`, o)];
     },
   };
+}
+
+/** `docker-image://name@sha256:…`: layers fetched into the content store once, shared by all builds. */
+function registrySource(rest: string, op: DecodedOp, env: OpEnvironment): Op<Ref> {
+  const at = rest.lastIndexOf("@");
+  const manifestDigest = (at >= 0 ? rest.slice(at + 1) : "") as Digest;
+  if (!manifestDigest.startsWith("sha256:")) {
+    throw new KilnError(
+      "INVALID_ARGUMENT",
+      `image source ${JSON.stringify(rest)} must be pinned to a digest`,
+    );
+  }
+  const name = rest.slice(0, at).replace(/:[^/:]+$/, "");
+  const pinned = `${name}@${manifestDigest}`;
+  const platform = op.platform ?? {};
+  return {
+    cacheMap: async () => ({ digest: imageCacheDigest(manifestDigest, platform), deps: [] }),
+    async exec(_inputs, o) {
+      const registry = env.registry;
+      if (!(await env.content.info(manifestDigest, o))) {
+        if (!registry) throw new KilnError("UNAVAILABLE", `no registry client to pull ${pinned}`);
+        const bytes = await registry.fetchManifestBytes(pinned, o);
+        await env.content.write(bytes.bytes, { digest: manifestDigest }, o);
+      }
+      const manifest = JSON.parse((await env.content.readBytes(manifestDigest, o)).toString("utf8")) as {
+        config: Descriptor;
+        layers: Descriptor[];
+      };
+      const config = JSON.parse(
+        (await env.content.readBytes(manifest.config.digest, o)).toString("utf8"),
+      ) as {
+        rootfs?: { diff_ids?: Digest[] };
+      };
+      const missing = [];
+      for (const blob of manifest.layers) if (!(await env.content.info(blob.digest, o))) missing.push(blob);
+      await inBatches(missing, 3, async (blob) => {
+        if (!registry) throw new KilnError("UNAVAILABLE", `no registry client to pull ${pinned}`);
+        await env.content.write(await registry.fetchBlob(pinned, blob, o), blob, o);
+      });
+      const layers = manifest.layers.map((blob, i) => {
+        const diffId = config.rootfs?.diff_ids?.[i];
+        if (!diffId)
+          throw new KilnError("INVALID_ARGUMENT", `image ${pinned} has fewer diff_ids than layers`);
+        return { blob, diffId };
+      });
+      return [await env.refs.fromLayers(layers, `image ${pinned}`, o)];
+    },
+  };
+}
+
+/** Like BuildKit's image source key: the manifest and the platform, never the name it came under. */
+function imageCacheDigest(
+  manifestDigest: Digest,
+  platform: { os?: string; architecture?: string; variant?: string },
+) {
+  return sha256(
+    `buildkit.source.v0:${JSON.stringify({
+      Digest: manifestDigest,
+      OS: platform.os ?? "",
+      Arch: platform.architecture ?? "",
+      ...(platform.variant ? { Variant: platform.variant } : {}),
+    })}`,
+  );
+}
+
+async function inBatches<T>(
+  items: readonly T[],
+  size: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(size, items.length) }, worker));
 }
 
 // --- Internal helpers ---

@@ -1,5 +1,6 @@
 import type { FileDigestMemo, RefManager } from "@kiln/cache";
 import type { ContentStore, Executor, Ref } from "@kiln/core";
+import type { RegistryClient } from "@kiln/registry";
 
 /**
  * The decoded `pb.Op` as the builder reads it: a structural subset of `@kiln/llb`'s types, so the op
@@ -32,6 +33,8 @@ export interface OpEnvironment {
   readonly ociStores: ReadonlyMap<string, string>;
   /** Runs RUN steps; undefined when no OCI runtime is available. */
   readonly executor?: Executor;
+  /** Pulls registry images (`docker-image://` sources); undefined when none is configured. */
+  readonly registry?: RegistryClient;
   /** Store directory (full RUN logs live under `logs/`). */
   readonly storeRoot: string;
 }
