@@ -81,24 +81,30 @@ for (let r = 0; r < runs; r++) {
 // push itself is timed.
 const pushResults = { kiln: [], skopeo: [] };
 if (results.p && existsSync("/usr/bin/docker-registry") && existsSync("/usr/bin/skopeo")) {
-  const registry = await startRegistry();
-  try {
-    const archive = join(work, "c.tar");
-    build(dfC, ctxEmpty, ["-o", `type=oci,dest=${archive}`]);
-    for (let r = 0; r < runs; r++) {
-      pushResults.kiln.push(build(dfC, ctxEmpty, ["-t", `${registry.host}/kiln-c:${r}`, "--push"]));
+  const archive = join(work, "c.tar");
+  build(dfC, ctxEmpty, ["-o", `type=oci,dest=${archive}`]);
+  // A fresh registry for every push, so neither tool can skip or mount blobs it pushed before.
+  for (let r = 0; r < runs; r++) {
+    const forKiln = await startRegistry();
+    try {
+      pushResults.kiln.push(build(dfC, ctxEmpty, ["-t", `${forKiln.host}/kiln-c:latest`, "--push"]));
+    } finally {
+      await forKiln.stop();
+    }
+    const forSkopeo = await startRegistry();
+    try {
       pushResults.skopeo.push(
         timed("skopeo", [
           "copy",
           "--quiet",
           "--dest-tls-verify=false",
           `oci-archive:${archive}`,
-          `docker://${registry.host}/skopeo-c:${r}`,
+          `docker://${forSkopeo.host}/skopeo-c:latest`,
         ]),
       );
+    } finally {
+      await forSkopeo.stop();
     }
-  } finally {
-    registry.stop();
   }
 }
 delete results.p;
@@ -161,7 +167,12 @@ async function startRegistry() {
     if (ok) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { host: `127.0.0.1:${port}`, stop: () => child.kill() };
+  const stop = () =>
+    new Promise((resolveStop) => {
+      child.once("exit", resolveStop);
+      child.kill();
+    });
+  return { host: `127.0.0.1:${port}`, stop };
 }
 
 function run(cmd, args) {
