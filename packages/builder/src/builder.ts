@@ -13,17 +13,18 @@ import {
   type Ref,
 } from "@kiln/core";
 import { createRuncExecutor } from "@kiln/executor";
-import { exporterFor } from "@kiln/exporter-oci";
+import { exporterFor, type ImagePusher } from "@kiln/exporter-oci";
 import { createDockerfileFrontend } from "@kiln/frontend-dockerfile";
 import {
   createDockerCredentialStore,
   createRegistryClient,
+  parseRegistryRef,
   type RegistryClient,
   type RegistryConfig,
 } from "@kiln/registry";
 import { createSolver, vertexGraph } from "@kiln/solver";
 import { createBridge } from "./bridge.js";
-import { createImageResolver } from "./image-resolver.js";
+import { createImageResolver, type ImageResolver } from "./image-resolver.js";
 import { createOpResolver } from "./ops/resolver.js";
 import { defaultRoot, type LocalStore, openLocalStore, type SnapshotterChoice } from "./store.js";
 
@@ -165,7 +166,10 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       );
     }
     for (const output of req.outputs ?? []) {
-      const exporter = exporterFor(output.type, { content: s.content, registry: registryClient() });
+      const exporter = exporterFor(output.type, {
+        content: s.content,
+        registry: mountingPusher(registryClient(), images),
+      });
       Object.assign(
         response,
         await exporter.export(
@@ -262,4 +266,20 @@ function findExecutable(name: string): string | undefined {
     } catch {}
   }
   return undefined;
+}
+
+/** Pushes through `client`, asking the registry to mount blobs that a base image has in another repository. */
+function mountingPusher(client: RegistryClient, images: ImageResolver): ImagePusher {
+  return {
+    pushBlob(ref, desc, open, o) {
+      const target = parseRegistryRef(ref);
+      const source = images.sourceOf(desc.digest);
+      const mountFrom =
+        source && source.host === target.host && source.repository !== target.repository
+          ? source.repository
+          : undefined;
+      return client.pushBlob(ref, desc, open, { ...o, ...(mountFrom ? { mountFrom } : {}) });
+    },
+    pushManifest: (ref, bytes, mediaType, o) => client.pushManifest(ref, bytes, mediaType, o),
+  };
 }

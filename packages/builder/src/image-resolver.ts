@@ -20,6 +20,13 @@ export interface PinnedImage {
 export function createImageResolver(deps: { content: ContentStore; registry: RegistryClient }) {
   const { content, registry } = deps;
   const memo = new Map<string, Promise<PinnedImage>>();
+  // Where each blob of a resolved image lives (registry host + repository), for cross-repo mounts.
+  const sources = new Map<Digest, { host: string; repository: string }>();
+  const remember = (name: string, manifest: ImageManifest) => {
+    const ref = parseRegistryRef(name);
+    for (const d of [manifest.config, ...manifest.layers])
+      sources.set(d.digest, { host: ref.host, repository: ref.repository });
+  };
 
   const stored = async (digest: Digest, o?: CallOptions): Promise<Buffer | undefined> =>
     (await content.info(digest, o)) ? content.readBytes(digest, o) : undefined;
@@ -73,16 +80,24 @@ export function createImageResolver(deps: { content: ContentStore; registry: Reg
   }
 
   return {
+    /** The registry repository a blob of a resolved image came from. */
+    sourceOf: (digest: Digest) => sources.get(digest),
     resolve(ref: string, platform: Platform, o?: CallOptions): Promise<PinnedImage> {
       const key = `${ref}\0${platform.os}/${platform.architecture}/${platform.variant ?? ""}`;
       let flight = memo.get(key);
       if (!flight) {
-        flight = resolve(ref, platform, o).catch((err) => {
-          memo.delete(key);
-          throw err instanceof KilnError
-            ? err
-            : new KilnError("UNAVAILABLE", `cannot resolve ${ref}`, { cause: err });
-        });
+        flight = resolve(ref, platform, o).then(
+          (image) => {
+            remember(image.name, image.manifest);
+            return image;
+          },
+          (err) => {
+            memo.delete(key);
+            throw err instanceof KilnError
+              ? err
+              : new KilnError("UNAVAILABLE", `cannot resolve ${ref}`, { cause: err });
+          },
+        );
         memo.set(key, flight);
       }
       return flight;

@@ -1,7 +1,9 @@
 import { createBuilder, type SnapshotterChoice } from "@kiln/builder";
 import { isKilnError, KilnError, redactCredentials } from "@kiln/core";
+import { createDockerCredentialStore } from "@kiln/registry";
 import { Command, Option } from "commander";
 import { type BuildFlags, runBuild } from "./build-command.js";
+import { loadConfig } from "./config.js";
 import { KILN_VERSION } from "./version.js";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -16,7 +18,13 @@ function rootOption() {
 const program = new Command("kiln")
   .description("kiln: a concurrent, cache-efficient OCI image builder")
   .version(KILN_VERSION, "-v, --version")
+  .option(
+    "--config <file>",
+    'kiln.toml with [registry."host"] settings (default: /etc/kiln/kiln.toml for root)',
+  )
   .showHelpAfterError();
+
+const registryConfig = () => loadConfig(program.opts<{ config?: string }>().config).registry;
 
 const controller = new AbortController();
 let interrupted = 0;
@@ -72,7 +80,9 @@ program
       context: string,
       flags: BuildFlags & { root?: string; ociRuntime?: string; snapshotter?: SnapshotterChoice },
     ) => {
+      const registry = registryConfig();
       const builder = createBuilder({
+        ...(registry ? { registryConfig: registry } : {}),
         ...(flags.root ? { root: flags.root } : {}),
         ...(flags.ociRuntime ? { ociRuntime: flags.ociRuntime } : {}),
         ...(flags.snapshotter ? { snapshotter: flags.snapshotter } : {}),
@@ -100,6 +110,38 @@ program
       await builder.close();
     }
   });
+
+program
+  .command("login")
+  .description("log in to a registry (stores credentials in ~/.docker/config.json, like docker login)")
+  .argument("[server]", "registry host", "docker.io")
+  .requiredOption("-u, --username <user>", "user name")
+  .option("-p, --password <password>", "password (prefer --password-stdin)")
+  .option("--password-stdin", "read the password from standard input")
+  .action(async (server: string, flags: { username: string; password?: string; passwordStdin?: boolean }) => {
+    const password = flags.passwordStdin ? (await readStdin()).replace(/\r?\n$/, "") : flags.password;
+    if (!password) throw new KilnError("INVALID_ARGUMENT", "a password is required (-p or --password-stdin)");
+    const store = createDockerCredentialStore();
+    await store.login(server, flags.username, password);
+    process.stderr.write(`Login credentials for ${server} saved in ${store.configPath}\n`);
+  });
+
+program
+  .command("logout")
+  .description("remove the stored credentials of a registry")
+  .argument("[server]", "registry host", "docker.io")
+  .action(async (server: string) => {
+    const removed = await createDockerCredentialStore().logout(server);
+    process.stderr.write(
+      removed ? `Removed login credentials for ${server}\n` : `Not logged in to ${server}\n`,
+    );
+  });
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
 
 try {
   await program.parseAsync(process.argv);

@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { hostPlatform } from "@kiln/core";
 import { makeTempDir, type TempDir } from "@kiln/testkit";
@@ -9,6 +9,7 @@ import {
   skopeoInspect,
   skopeoPush,
 } from "../../registry/src/test-helpers/fixtures.test-helpers.js";
+import { makeTestPki } from "../../registry/src/test-helpers/pki.test-helpers.js";
 import {
   type RegistryServer,
   startRegistry,
@@ -91,5 +92,44 @@ describe("registries: FROM pulls, --push pushes (real distribution server with b
     expect(events(offline.stderr).some((e) => e.type === "vertex.cached" && e.name?.includes("FROM"))).toBe(
       true,
     );
+  }, 120_000);
+
+  it("kiln login, then --push to a TLS registry trusted through kiln.toml's ca", async () => {
+    await mkdir(join(tmp.path, "pki"));
+    const pki = await makeTestPki(join(tmp.path, "pki"));
+    const tls = await startRegistry({
+      tls: { cert: pki.serverCert, key: pki.serverKey },
+      htpasswd: { [CREDS.user]: CREDS.password },
+    });
+    try {
+      const dockerConfig = join(tmp.path, "docker-tls");
+      const loginEnv = { DOCKER_CONFIG: dockerConfig };
+      await mkdir(dockerConfig);
+      const login = await kiln(["login", tls.host, "-u", CREDS.user, "-p", CREDS.password], {
+        env: loginEnv,
+      });
+      expect(login.code, login.stderr).toBe(0);
+      expect(login.stderr).not.toContain(CREDS.password);
+      expect(JSON.parse(await readFile(join(dockerConfig, "config.json"), "utf8")).auths[tls.host].auth).toBe(
+        Buffer.from(`${CREDS.user}:${CREDS.password}`).toString("base64"),
+      );
+      const config = join(tmp.path, "kiln.toml");
+      await writeFile(config, `[registry."${tls.host}"]\nca = ["${pki.caCert}"]\n`);
+      const dir = await context("tls", "FROM scratch\nCOPY Dockerfile /Dockerfile\n");
+      const meta = join(tmp.path, "meta-tls.json");
+      const tag = `${tls.host}/tls-app:1`;
+      const r = await kiln(
+        ["--config", config, "build", "--root", root, "-t", tag, "--push", "--metadata-file", meta, dir],
+        { env: loginEnv },
+      );
+      expect(r.code, r.stderr).toBe(0);
+      const certDir = join(tmp.path, "certs");
+      await mkdir(certDir, { recursive: true });
+      await copyFile(pki.caCert, join(certDir, "ca.crt"));
+      const reported = JSON.parse(await readFile(meta, "utf8"))["containerimage.digest"];
+      expect(await skopeoDigest(tag, { certDir, creds: `${CREDS.user}:${CREDS.password}` })).toBe(reported);
+    } finally {
+      await tls.stop();
+    }
   }, 120_000);
 });

@@ -34,6 +34,8 @@ export interface Authenticator {
     scopes: readonly string[],
     wwwAuthenticate: string | readonly string[] | undefined,
     o: CallOptions,
+    /** The Authorization the refused request carried (undefined: it went out anonymously). */
+    sent?: string,
   ): Promise<boolean>;
 }
 
@@ -120,7 +122,7 @@ export function createAuthenticator(options: {
       const creds = await credentialsFor(host, o);
       return creds ? basic(creds) : undefined;
     },
-    async unauthorized(host, scopes, wwwAuthenticate, o) {
+    async unauthorized(host, scopes, wwwAuthenticate, o, sent) {
       const challenges = parseChallenges(wwwAuthenticate);
       const bearerChallenge = challenges.find((c) => c.scheme === "bearer" && c.params.realm);
       const previous = hosts.get(host);
@@ -137,7 +139,9 @@ export function createAuthenticator(options: {
       }
       if (challenges.some((c) => c.scheme === "basic")) {
         hosts.set(host, { kind: "basic" });
-        if (previous?.kind === "basic") return false; // these credentials were refused already
+        // Credentials that were sent and refused fail; a request that went out anonymously (e.g. one of
+        // several sent before the first challenge came back) is retried with them.
+        if (previous?.kind === "basic" && sent !== undefined) return false;
         return (await credentialsFor(host, o)) !== undefined;
       }
       return false;

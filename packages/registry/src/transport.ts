@@ -214,7 +214,7 @@ export function createTransport(options: TransportOptions, tlsFor: (host: string
         await readLimited(res.body, 0).catch(() => undefined);
         release();
         const www = res.headers["www-authenticate"];
-        if (await options.auth.unauthorized(req.endpoint.host, req.scopes, www, o)) continue;
+        if (await options.auth.unauthorized(req.endpoint.host, req.scopes, www, o, authorization)) continue;
         throw await statusError(
           req.what,
           describeRequest(req.method, res.url),
