@@ -104,4 +104,31 @@ describe("RUN in real containers (runc)", () => {
     expect(r2.code).toBe(1);
     expect(r2.stderr).toMatch(/Dockerfile:3: RUN.*nosuchuser/);
   }, 60_000);
+
+  it("runs heredocs: a lone RUN <<EOF script, and a command reading several heredocs (<<- strips tabs)", async () => {
+    const dir = await context(
+      "heredoc",
+      [
+        "FROM busybox",
+        "ARG WHO=heredoc",
+        "RUN <<EOF",
+        "echo one > /one.txt",
+        'echo "hello $WHO" > /two.txt',
+        "EOF",
+        "RUN cat <<A > /a.txt && cat <<-B > /b.txt",
+        "line a",
+        "A",
+        "\tline b",
+        "\tB",
+        "",
+      ].join("\n"),
+    );
+    const out = join(tmp.path, "out-heredoc");
+    const r = await kiln(["build", "--root", root, ...contextFlags, "-o", `type=local,dest=${out}`, dir]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await readFile(join(out, "one.txt"), "utf8")).toBe("one\n");
+    expect(await readFile(join(out, "two.txt"), "utf8")).toBe("hello heredoc\n");
+    expect(await readFile(join(out, "a.txt"), "utf8")).toBe("line a\n");
+    expect(await readFile(join(out, "b.txt"), "utf8")).toBe("line b\n");
+  }, 60_000);
 });

@@ -1,5 +1,6 @@
 import { KilnError } from "@kiln/core";
 import type { RunCommand } from "../instructions/index.js";
+import { chompHeredocContent } from "../parser/index.js";
 import { commandLine } from "./metadata.js";
 import { addHistory, type ConvertContext, type StageState, stepName } from "./stage-state.js";
 
@@ -11,12 +12,8 @@ export function dispatchRun(ctx: ConvertContext, st: StageState, cmd: RunCommand
   if (cmd.mounts.length > 0) {
     throw new KilnError("NOT_IMPLEMENTED", "RUN --mount is not supported yet", { location: cmd.location });
   }
-  if (cmd.files.length > 0) {
-    throw new KilnError("NOT_IMPLEMENTED", "RUN with heredocs is not supported yet", {
-      location: cmd.location,
-    });
-  }
-  const args = commandLine(st, cmd.cmdLine, cmd.prependShell);
+  const args =
+    cmd.files.length > 0 ? heredocCommand(st, cmd) : commandLine(st, cmd.cmdLine, cmd.prependShell);
   const imageEnv = new Set((st.config.config?.Env ?? []).map((e) => e.split("=")[0]));
   const argEnv: Record<string, string> = {};
   for (const [k, v] of st.args) if (!imageEnv.has(k)) argEnv[k] = v;
@@ -37,4 +34,35 @@ export function dispatchRun(ctx: ConvertContext, st: StageState, cmd: RunCommand
   const used = Object.entries(argEnv).map(([k, v]) => `${k}=${v}`);
   const prefix = used.length ? `|${used.length} ${used.join(" ")} ` : "";
   addHistory(ctx, st, `RUN ${prefix}${args.join(" ")} # buildkit`, false);
+}
+
+/**
+ * RUN with heredocs, as BuildKit runs them: a lone `RUN <<EOF` runs its body as the shell script;
+ * anything else (a command reading heredocs, several heredocs) hands the shell the command line with
+ * the heredocs re-attached, and the shell does the redirections. `<<-` strips leading tabs first.
+ */
+function heredocCommand(st: StageState, cmd: RunCommand): string[] {
+  if (!cmd.prependShell) {
+    throw new KilnError("INVALID_ARGUMENT", "heredocs can only be used with the shell form of RUN", {
+      location: cmd.location,
+    });
+  }
+  const line = cmd.cmdLine?.[0] ?? "";
+  const only = cmd.files.length === 1 ? cmd.files[0] : undefined;
+  if (only && /^\s*<<-?\s*(["']?)[A-Za-z0-9_]+\1\s*$/.test(line)) {
+    const body = only.chomp ? chompHeredocContent(only.data) : only.data;
+    if (body.startsWith("#!")) {
+      throw new KilnError(
+        "NOT_IMPLEMENTED",
+        "RUN heredocs with a #! interpreter line are not supported yet",
+        {
+          location: cmd.location,
+          hint: "call the interpreter explicitly, e.g. RUN python3 <<EOF",
+        },
+      );
+    }
+    return commandLine(st, [body], true);
+  }
+  const script = [line, ...cmd.files.map((f) => `${f.data}${f.name}`)].join("\n");
+  return commandLine(st, [script], true);
 }
