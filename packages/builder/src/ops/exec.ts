@@ -1,11 +1,25 @@
+import { execFile } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { type ImmutableRef, KilnError, type NetworkMode, type Op, type Ref, sha256 } from "@kiln/core";
+import { promisify } from "node:util";
+import {
+  type CallOptions,
+  type ExecMount,
+  type ImmutableRef,
+  KilnError,
+  type NetworkMode,
+  type Op,
+  type Ref,
+  sha256,
+} from "@kiln/core";
 import type { pb } from "@kiln/llb";
+import { resolveInRoot } from "@kiln/snapshotter";
+import { acquireCacheMount } from "./cache-mounts.js";
 import type { DecodedOp, OpEnvironment } from "./types.js";
 
 const TAIL_LINES = 20;
+const execFileAsync = promisify(execFile);
 
 /**
  * ExecOp (RUN): runs the command in a container on a writable copy of the root mount's input and
@@ -44,12 +58,6 @@ export function execOp(op: DecodedOp, env: OpEnvironment, description: string, v
         });
       }
       const extra = mounts.filter((m) => m !== root);
-      if (extra.length > 0) {
-        throw new KilnError(
-          "NOT_IMPLEMENTED",
-          "RUN mounts other than the root filesystem are not supported yet",
-        );
-      }
       const base = root && (root.input ?? 0) >= 0 ? inputs[root.input ?? 0] : undefined;
       if (base && "directory" in base) {
         throw new KilnError("NOT_IMPLEMENTED", "RUN directly on a local directory is not supported");
@@ -71,7 +79,9 @@ export function execOp(op: DecodedOp, env: OpEnvironment, description: string, v
         if (tail.length > TAIL_LINES) tail.splice(0, tail.length - TAIL_LINES);
       };
       const args = meta.args ?? [];
+      const prepared: PreparedMount[] = [];
       try {
+        for (const m of extra) prepared.push(await prepareMount(m, inputs, env, o));
         const ref = await env.refs.build(
           base as ImmutableRef | undefined,
           description,
@@ -79,7 +89,7 @@ export function execOp(op: DecodedOp, env: OpEnvironment, description: string, v
             const { exitCode } = await executor.run(
               {
                 rootfs: [{ type: "bind", source: dir, options: ["rbind", "rw"] }],
-                mounts: [],
+                mounts: prepared.map((p) => p.mount),
                 process: {
                   args,
                   env: meta.env ?? [],
@@ -108,6 +118,7 @@ export function execOp(op: DecodedOp, env: OpEnvironment, description: string, v
         return [ref];
       } finally {
         await new Promise((resolve) => log.end(resolve));
+        for (const p of prepared.reverse()) await p.release().catch(() => {});
       }
     },
   };
@@ -115,4 +126,68 @@ export function execOp(op: DecodedOp, env: OpEnvironment, description: string, v
 
 function networkMode(mode: number | undefined): NetworkMode {
   return mode === 1 ? "host" : mode === 2 ? "none" : "sandbox";
+}
+
+interface PreparedMount {
+  readonly mount: ExecMount;
+  release(): Promise<void>;
+}
+
+const MountType = { BIND: 0, SECRET: 1, SSH: 2, CACHE: 3, TMPFS: 4 } as const;
+
+/** A RUN --mount as an executor mount: bind (read-only), cache (a store directory) or tmpfs. */
+async function prepareMount(
+  m: pb.Mount,
+  inputs: readonly Ref[],
+  env: OpEnvironment,
+  o: CallOptions,
+): Promise<PreparedMount> {
+  const dest = m.dest ?? "";
+  const type = m.mountType ?? MountType.BIND;
+  const noop = async () => {};
+  if (type === MountType.TMPFS) {
+    const size = m.tmpfsOpt?.size;
+    const options = size ? [`size=${size}`] : [];
+    return { mount: { dest, mounts: [{ type: "tmpfs", source: "tmpfs", options }] }, release: noop };
+  }
+  if (type === MountType.CACHE) {
+    const sharing = (["shared", "private", "locked"] as const)[m.cacheOpt?.sharing ?? 0] ?? "shared";
+    const { lease, created } = await acquireCacheMount(env.storeRoot, m.cacheOpt?.id || dest, sharing, o);
+    const from = (m.input ?? -1) >= 0 ? inputs[m.input ?? 0] : undefined;
+    if (created && from) {
+      // A new cache starts as a copy of its `from` source (e.g. the directory made for uid/gid/mode).
+      const tree = await from.mount(o);
+      try {
+        const src = await resolveInRoot(tree.path, m.selector || "/");
+        await execFileAsync("cp", ["-a", `${src}/.`, lease.path]);
+      } finally {
+        await tree.release();
+      }
+    }
+    return {
+      mount: { dest, mounts: [{ type: "bind", source: lease.path, options: ["rbind", "rw"] }] },
+      release: () => lease.release(),
+    };
+  }
+  if (type !== MountType.BIND) {
+    throw new KilnError("NOT_IMPLEMENTED", "RUN --mount=type=secret and type=ssh are not supported yet");
+  }
+  if (!m.readonly) {
+    throw new KilnError("NOT_IMPLEMENTED", "writable (rw) bind mounts are not supported yet", {
+      hint: "mount it read-only (the default), or COPY the files in",
+    });
+  }
+  const input = (m.input ?? -1) >= 0 ? inputs[m.input ?? 0] : undefined;
+  if (!input) throw new KilnError("INVALID_ARGUMENT", `bind mount at ${dest} has no source`);
+  const tree = await input.mount(o);
+  try {
+    const source = await resolveInRoot(tree.path, m.selector || "/");
+    return {
+      mount: { dest, mounts: [{ type: "bind", source, options: ["rbind", "ro"] }], readonly: true },
+      release: () => tree.release(),
+    };
+  } catch (err) {
+    await tree.release();
+    throw err;
+  }
 }

@@ -129,7 +129,7 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
       st.step += 1;
       try {
         if (cmd.kind === "COPY" || cmd.kind === "ADD") await dispatchCopy(ctx, st, cmd);
-        else if (cmd.kind === "RUN") dispatchRun(ctx, st, cmd);
+        else if (cmd.kind === "RUN") await dispatchRun(ctx, st, cmd);
         else dispatchMetadata(ctx, st, cmd);
       } catch (err) {
         throw withLocation(err, cmd.location);

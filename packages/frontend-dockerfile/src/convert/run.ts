@@ -1,17 +1,18 @@
+import { posix } from "node:path";
 import { KilnError } from "@kiln/core";
-import type { RunCommand } from "../instructions/index.js";
+import type { MountSpec } from "@kiln/llb";
+import { parseMount, type RunCommand } from "../instructions/index.js";
 import { chompHeredocContent } from "../parser/index.js";
 import { commandLine } from "./metadata.js";
-import { addHistory, type ConvertContext, type StageState, stepName } from "./stage-state.js";
+import { addHistory, type ConvertContext, expansionEnv, type StageState, stepName } from "./stage-state.js";
+import { findStage } from "./stages.js";
 
 /**
  * RUN → an ExecOp on the stage's root filesystem. Build args declared in the stage are passed as
  * environment variables (not persisted in the image), unless ENV defines the same name.
  */
-export function dispatchRun(ctx: ConvertContext, st: StageState, cmd: RunCommand): void {
-  if (cmd.mounts.length > 0) {
-    throw new KilnError("NOT_IMPLEMENTED", "RUN --mount is not supported yet", { location: cmd.location });
-  }
+export async function dispatchRun(ctx: ConvertContext, st: StageState, cmd: RunCommand): Promise<void> {
+  const mounts = await runMounts(ctx, st, cmd);
   const args =
     cmd.files.length > 0 ? heredocCommand(st, cmd) : commandLine(st, cmd.cmdLine, cmd.prependShell);
   const imageEnv = new Set((st.config.config?.Env ?? []).map((e) => e.split("=")[0]));
@@ -28,6 +29,7 @@ export function dispatchRun(ctx: ConvertContext, st: StageState, cmd: RunCommand
       ...(user ? { user } : {}),
       ...(cmd.network !== "default" ? { network: cmd.network } : {}),
       ...(cmd.security === "insecure" ? { security: "insecure" as const } : {}),
+      ...(mounts.length ? { mounts } : {}),
       customName: name,
     })
     .root();
@@ -65,4 +67,67 @@ function heredocCommand(st: StageState, cmd: RunCommand): string[] {
   }
   const script = [line, ...cmd.files.map((f) => `${f.data}${f.name}`)].join("\n");
   return commandLine(st, [script], true);
+}
+
+/** RUN --mount values → LLB mounts: bind (read-only from the context, a stage or an image), cache, tmpfs. */
+async function runMounts(ctx: ConvertContext, st: StageState, cmd: RunCommand): Promise<MountSpec[]> {
+  const env = expansionEnv(st);
+  const expand = (v: string) => ctx.lexer.processWord(v, env);
+  const workdir = st.config.config?.WorkingDir || "/";
+  const out: MountSpec[] = [];
+  for (const spec of cmd.mounts) {
+    const m = parseMount(spec.raw, expand);
+    if (m.type === "secret" || m.type === "ssh") {
+      throw new KilnError("NOT_IMPLEMENTED", `RUN --mount=type=${m.type} is not supported yet`, {
+        location: cmd.location,
+      });
+    }
+    if (!m.target)
+      throw new KilnError("INVALID_ARGUMENT", "mount target (target=) is required", {
+        location: cmd.location,
+      });
+    const dest = posix.resolve(workdir, m.target);
+    if (dest === "/")
+      throw new KilnError("INVALID_ARGUMENT", "a mount cannot cover /", { location: cmd.location });
+    const source = async () => {
+      if (m.from === undefined) return m.type === "bind" ? ctx.context : undefined;
+      const index = findStage(ctx.plan, m.from);
+      return index !== undefined
+        ? ctx.stageResult(index).state
+        : (await ctx.resolveImage(m.from, st.platform, cmd.location)).state;
+    };
+    if (m.type === "tmpfs") {
+      out.push({ type: "tmpfs", dest, ...(m.sizeLimit ? { size: m.sizeLimit } : {}) });
+    } else if (m.type === "cache") {
+      if (m.uid !== undefined || m.gid !== undefined || m.mode !== undefined) {
+        throw new KilnError("NOT_IMPLEMENTED", "cache mounts with uid/gid/mode are not supported yet", {
+          location: cmd.location,
+        });
+      }
+      const from = await source();
+      out.push({
+        type: "cache",
+        dest,
+        cacheId: m.id ?? dest,
+        sharing: m.sharing ?? "shared",
+        ...(from ? { source: from, selector: m.source ?? "/" } : {}),
+        ...(m.readOnly ? { readonly: true } : {}),
+      });
+    } else {
+      if (!m.readOnly) {
+        throw new KilnError("NOT_IMPLEMENTED", "writable (rw) bind mounts are not supported yet", {
+          location: cmd.location,
+        });
+      }
+      const from = await source();
+      out.push({
+        type: "bind",
+        dest,
+        readonly: true,
+        selector: m.source ?? "/",
+        ...(from ? { source: from } : {}),
+      });
+    }
+  }
+  return out;
 }
