@@ -15,6 +15,7 @@ import {
 import { createRuncExecutor } from "@kiln/executor";
 import { exporterFor, type ImagePusher } from "@kiln/exporter-oci";
 import { createDockerfileFrontend } from "@kiln/frontend-dockerfile";
+import { loadDefinition } from "@kiln/llb";
 import {
   createDockerCredentialStore,
   createRegistryClient,
@@ -65,7 +66,15 @@ export interface BuildRequest {
   readonly noCache?: boolean;
   readonly platform?: Platform;
   readonly progress?: ProgressWriter;
+  /** `--secret`: values by id, read only when a step needs them. */
+  readonly secrets?: Readonly<Record<string, SecretSource>>;
 }
+
+/** Where a secret comes from: a file, an environment variable, or bytes. */
+export type SecretSource =
+  | { readonly file: string }
+  | { readonly env: string }
+  | { readonly value: Uint8Array };
 
 export interface Builder {
   build(req: BuildRequest, o?: CallOptions): Promise<Record<string, string>>;
@@ -135,9 +144,11 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       localDirs,
       ociStores: bridge.ociStores,
       storeRoot: s.root,
+      secret: (id: string) => readSecret(req.secrets?.[id]),
       ...(executor ? { executor } : {}),
       registry: registryClient(),
     };
+    requireSecrets(solved.definition, req.secrets ?? {});
     const solver = createSolver<Ref>({
       resolveOp: createOpResolver(env),
       cache: s.results,
@@ -282,4 +293,43 @@ function mountingPusher(client: RegistryClient, images: ImageResolver): ImagePus
     },
     pushManifest: (ref, bytes, mediaType, o) => client.pushManifest(ref, bytes, mediaType, o),
   };
+}
+
+async function readSecret(source: SecretSource | undefined): Promise<Uint8Array | undefined> {
+  if (!source) return undefined;
+  if ("value" in source) return source.value;
+  if ("env" in source) {
+    const value = process.env[source.env];
+    return value === undefined ? undefined : Buffer.from(value);
+  }
+  try {
+    return await readFile(source.file);
+  } catch (cause) {
+    throw new KilnError("NOT_FOUND", `cannot read secret file ${source.file}`, { cause });
+  }
+}
+
+/** A required secret that was not given fails the build before any step runs (not halfway through). */
+function requireSecrets(
+  definition: import("@kiln/core").Definition,
+  secrets: Readonly<Record<string, SecretSource>>,
+): void {
+  const missing = new Set<string>();
+  for (const { op } of loadDefinition(definition).ops.values()) {
+    if (op.op?.case !== "exec") continue;
+    const exec = op.op.value;
+    for (const m of exec.mounts ?? []) {
+      const opt = m.secretOpt;
+      if (m.mountType === 1 && opt && !opt.optional && !(opt.id && secrets[opt.id]))
+        missing.add(opt.id ?? "");
+    }
+    for (const e of exec.secretenv ?? [])
+      if (!e.optional && !(e.id && secrets[e.id])) missing.add(e.id ?? "");
+  }
+  if (missing.size > 0) {
+    const ids = [...missing].sort();
+    throw new KilnError("NOT_FOUND", `secret${ids.length > 1 ? "s" : ""} ${ids.join(", ")} not found`, {
+      hint: ids.map((id) => `--secret id=${id},src=FILE`).join(" "),
+    });
+  }
 }

@@ -4,6 +4,7 @@ export {
   type BuildRequest,
   createBuilder,
   type OutputSpec,
+  type SecretSource,
 } from "./builder.js";
 export { createOpResolver } from "./ops/resolver.js";
 export type { OpEnvironment } from "./ops/types.js";

@@ -2,7 +2,7 @@ import { writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Builder } from "@kiln/builder";
 import { KilnError, parsePlatform } from "@kiln/core";
-import { parseBuildContexts, parseKeyValues, parseOutput } from "./parse-flags.js";
+import { parseBuildContexts, parseKeyValues, parseOutput, parseSecrets } from "./parse-flags.js";
 import { createRenderer, type ProgressMode } from "./progress/renderers.js";
 
 export interface BuildFlags {
@@ -19,6 +19,7 @@ export interface BuildFlags {
   iidfile?: string;
   metadataFile?: string;
   push?: boolean;
+  secret: string[];
   load?: boolean;
 }
 
@@ -55,6 +56,7 @@ export async function runBuild(
         buildContexts: parseBuildContexts(flags.buildContext),
         labels: parseKeyValues(flags.label, "--label"),
         outputs,
+        secrets: parseSecrets(flags.secret, process.env),
         tags: flags.tag,
         noCache: !flags.cache,
         ...(flags.platform ? { platform: parsePlatform(flags.platform) } : {}),

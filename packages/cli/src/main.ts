@@ -57,6 +57,12 @@ program
     collect,
     [],
   )
+  .option(
+    "--secret <spec>",
+    "secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR; repeatable",
+    collect,
+    [],
+  )
   .option("--push", "shorthand for --output=type=registry (push the image to its -t names)")
   .option("--load", "not supported: kiln has no Docker daemon to load into (use -o type=docker,dest=x.tar)")
   .option("--platform <platform>", "target platform (default: this machine's)")

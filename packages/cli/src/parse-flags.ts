@@ -66,6 +66,38 @@ export function parseBuildContexts(values: readonly string[]): Record<string, st
   return out;
 }
 
+/** buildx's `--secret id=ID,src=FILE` / `id=ID,env=VAR` (`type=file|env`; `id` alone reads env ID). */
+export function parseSecrets(
+  values: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): Record<string, { file: string } | { env: string }> {
+  const out: Record<string, { file: string } | { env: string }> = {};
+  for (const value of values) {
+    const attrs = parseCsvAttrs(value, "--secret");
+    const id = attrs.id;
+    if (!id)
+      throw new KilnError(
+        "INVALID_ARGUMENT",
+        `--secret ${JSON.stringify(value.replace(/=.*$/, "=…"))}: id is required`,
+      );
+    const src = attrs.src ?? attrs.source;
+    const type =
+      attrs.type ??
+      (attrs.env !== undefined ? "env" : src !== undefined ? "file" : env[id] !== undefined ? "env" : "file");
+    if (type === "env") out[id] = { env: attrs.env ?? src ?? id };
+    else if (type === "file") {
+      if (!src)
+        throw new KilnError("INVALID_ARGUMENT", `--secret id=${id}: src=FILE (or env=VAR) is required`);
+      out[id] = { file: src };
+    } else
+      throw new KilnError(
+        "INVALID_ARGUMENT",
+        `--secret id=${id}: unknown type ${JSON.stringify(type)} (file or env)`,
+      );
+  }
+  return out;
+}
+
 // --- Internal helpers ---
 
 function splitCsv(text: string): string[] {

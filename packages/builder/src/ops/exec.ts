@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { createWriteStream } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import {
@@ -80,8 +80,16 @@ export function execOp(op: DecodedOp, env: OpEnvironment, description: string, v
       };
       const args = meta.args ?? [];
       const prepared: PreparedMount[] = [];
+      const processEnv = [...(meta.env ?? [])];
       try {
-        for (const m of extra) prepared.push(await prepareMount(m, inputs, env, o));
+        for (const sec of exec.secretenv ?? []) {
+          const value = await secretValue(env, sec.id ?? "", sec.optional === true);
+          if (value !== undefined) processEnv.push(`${sec.name}=${Buffer.from(value).toString("utf8")}`);
+        }
+        for (const m of extra) {
+          const mount = await prepareMount(m, inputs, env, o);
+          if (mount) prepared.push(mount);
+        }
         const ref = await env.refs.build(
           base as ImmutableRef | undefined,
           description,
@@ -92,7 +100,7 @@ export function execOp(op: DecodedOp, env: OpEnvironment, description: string, v
                 mounts: prepared.map((p) => p.mount),
                 process: {
                   args,
-                  env: meta.env ?? [],
+                  env: processEnv,
                   cwd: meta.cwd || "/",
                   ...(meta.user ? { user: meta.user } : {}),
                 },
@@ -141,7 +149,7 @@ async function prepareMount(
   inputs: readonly Ref[],
   env: OpEnvironment,
   o: CallOptions,
-): Promise<PreparedMount> {
+): Promise<PreparedMount | undefined> {
   const dest = m.dest ?? "";
   const type = m.mountType ?? MountType.BIND;
   const noop = async () => {};
@@ -169,8 +177,9 @@ async function prepareMount(
       release: () => lease.release(),
     };
   }
+  if (type === MountType.SECRET) return secretMount(m, env);
   if (type !== MountType.BIND) {
-    throw new KilnError("NOT_IMPLEMENTED", "RUN --mount=type=secret and type=ssh are not supported yet");
+    throw new KilnError("NOT_IMPLEMENTED", "RUN --mount=type=ssh is not supported yet");
   }
   if (!m.readonly) {
     throw new KilnError("NOT_IMPLEMENTED", "writable (rw) bind mounts are not supported yet", {
@@ -190,4 +199,44 @@ async function prepareMount(
     await tree.release();
     throw err;
   }
+}
+
+async function secretValue(
+  env: OpEnvironment,
+  id: string,
+  optional: boolean,
+): Promise<Uint8Array | undefined> {
+  const value = env.secret ? await env.secret(id) : undefined;
+  if (value === undefined && !optional) {
+    throw new KilnError("NOT_FOUND", `secret ${id} not found`, {
+      hint: `pass it with --secret id=${id},src=FILE (or env=VAR)`,
+    });
+  }
+  return value;
+}
+
+/**
+ * A secret as a read-only file in a private directory outside the rootfs, bind-mounted for the one
+ * step and deleted afterwards: it never becomes part of a snapshot, a layer or a cache record.
+ */
+async function secretMount(m: pb.Mount, env: OpEnvironment): Promise<PreparedMount | undefined> {
+  const opt = m.secretOpt ?? {};
+  const value = await secretValue(env, opt.id ?? "", opt.optional === true);
+  const dest = m.dest ?? "";
+  if (value === undefined) {
+    return {
+      mount: { dest, mounts: [{ type: "tmpfs", source: "tmpfs", options: ["size=4k"] }] },
+      release: async () => {},
+    };
+  }
+  const dir = await mkdtemp(join(env.storeRoot, "secret-"));
+  await chmod(dir, 0o700);
+  const file = join(dir, "secret");
+  await writeFile(file, value, { mode: opt.mode || 0o400 });
+  await chmod(file, opt.mode || 0o400);
+  await chown(file, opt.uid ?? 0, opt.gid ?? 0);
+  return {
+    mount: { dest, mounts: [{ type: "bind", source: file, options: ["rbind", "ro"] }], readonly: true },
+    release: () => rm(dir, { recursive: true, force: true }),
+  };
 }

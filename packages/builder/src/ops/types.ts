@@ -35,6 +35,8 @@ export interface OpEnvironment {
   readonly executor?: Executor;
   /** Pulls registry images (`docker-image://` sources); undefined when none is configured. */
   readonly registry?: RegistryClient;
+  /** Secret values by id (`--secret`); undefined when the build has no such secret. */
+  readonly secret?: (id: string) => Promise<Uint8Array | undefined>;
   /** Store directory (full RUN logs live under `logs/`). */
   readonly storeRoot: string;
 }

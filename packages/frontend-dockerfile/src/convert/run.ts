@@ -12,7 +12,8 @@ import { findStage } from "./stages.js";
  * environment variables (not persisted in the image), unless ENV defines the same name.
  */
 export async function dispatchRun(ctx: ConvertContext, st: StageState, cmd: RunCommand): Promise<void> {
-  const mounts = await runMounts(ctx, st, cmd);
+  const secretEnv: { id: string; name: string; optional?: boolean }[] = [];
+  const mounts = await runMounts(ctx, st, cmd, secretEnv);
   const args =
     cmd.files.length > 0 ? heredocCommand(st, cmd) : commandLine(st, cmd.cmdLine, cmd.prependShell);
   const imageEnv = new Set((st.config.config?.Env ?? []).map((e) => e.split("=")[0]));
@@ -30,6 +31,7 @@ export async function dispatchRun(ctx: ConvertContext, st: StageState, cmd: RunC
       ...(cmd.network !== "default" ? { network: cmd.network } : {}),
       ...(cmd.security === "insecure" ? { security: "insecure" as const } : {}),
       ...(mounts.length ? { mounts } : {}),
+      ...(secretEnv.length ? { secretEnv } : {}),
       customName: name,
     })
     .root();
@@ -70,17 +72,44 @@ function heredocCommand(st: StageState, cmd: RunCommand): string[] {
 }
 
 /** RUN --mount values → LLB mounts: bind (read-only from the context, a stage or an image), cache, tmpfs. */
-async function runMounts(ctx: ConvertContext, st: StageState, cmd: RunCommand): Promise<MountSpec[]> {
+async function runMounts(
+  ctx: ConvertContext,
+  st: StageState,
+  cmd: RunCommand,
+  secretEnv: { id: string; name: string; optional?: boolean }[],
+): Promise<MountSpec[]> {
   const env = expansionEnv(st);
   const expand = (v: string) => ctx.lexer.processWord(v, env);
   const workdir = st.config.config?.WorkingDir || "/";
   const out: MountSpec[] = [];
   for (const spec of cmd.mounts) {
     const m = parseMount(spec.raw, expand);
-    if (m.type === "secret" || m.type === "ssh") {
-      throw new KilnError("NOT_IMPLEMENTED", `RUN --mount=type=${m.type} is not supported yet`, {
+    if (m.type === "ssh") {
+      throw new KilnError("NOT_IMPLEMENTED", "RUN --mount=type=ssh is not supported yet", {
         location: cmd.location,
       });
+    }
+    if (m.type === "secret") {
+      // id: source > id > basename(target); file at target, default /run/secrets/<id>, unless only env= is given.
+      const id = m.source ?? m.id ?? (m.target ? posix.basename(m.target) : undefined);
+      if (!id) {
+        throw new KilnError("INVALID_ARGUMENT", "secret mount needs an id (id=) or a target", {
+          location: cmd.location,
+        });
+      }
+      if (m.env) secretEnv.push({ id, name: m.env, ...(m.required ? {} : { optional: true }) });
+      if (!m.env || m.target) {
+        out.push({
+          type: "secret",
+          dest: m.target ? posix.resolve(workdir, m.target) : `/run/secrets/${id}`,
+          id,
+          ...(m.uid !== undefined ? { uid: m.uid } : {}),
+          ...(m.gid !== undefined ? { gid: m.gid } : {}),
+          ...(m.mode !== undefined ? { mode: m.mode } : {}),
+          ...(m.required ? {} : { optional: true }),
+        });
+      }
+      continue;
     }
     if (!m.target)
       throw new KilnError("INVALID_ARGUMENT", "mount target (target=) is required", {
