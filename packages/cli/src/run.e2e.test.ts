@@ -131,4 +131,26 @@ describe("RUN in real containers (runc)", () => {
     expect(await readFile(join(out, "a.txt"), "utf8")).toBe("line a\n");
     expect(await readFile(join(out, "b.txt"), "utf8")).toBe("line b\n");
   }, 60_000);
+
+  it("runs the base stage's ONBUILD triggers at the start of the child stage, once", async () => {
+    const dir = await context(
+      "onbuild",
+      [
+        "FROM busybox AS base",
+        "ONBUILD RUN echo triggered >> /trig",
+        "ONBUILD COPY a.txt /a.txt",
+        "FROM base AS child",
+        "RUN cat /trig /a.txt > /both",
+        "FROM child",
+        "RUN cat /trig > /final",
+      ].join("\n"),
+    );
+    await writeFile(join(dir, "a.txt"), "from the context\n");
+    const out = join(tmp.path, "out-onbuild");
+    const r = await kiln(["build", "--root", root, ...contextFlags, "-o", `type=local,dest=${out}`, dir]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await readFile(join(out, "both"), "utf8")).toBe("triggered\nfrom the context\n");
+    // Triggers are not inherited by grandchildren: the file was written once.
+    expect(await readFile(join(out, "final"), "utf8")).toBe("triggered\n");
+  }, 60_000);
 });

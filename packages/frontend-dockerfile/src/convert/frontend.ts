@@ -12,7 +12,7 @@ import {
 } from "@kiln/core";
 import { local, marshal, type State, scratch, source } from "@kiln/llb";
 import { parseIgnoreFile } from "../dockerignore/index.js";
-import { parseStages } from "../instructions/index.js";
+import { type Command, parseInstruction, parseStages } from "../instructions/index.js";
 import { parse } from "../parser/index.js";
 import { createLexer } from "../shell/index.js";
 import { createBuildArgs, platformArgs } from "./args.js";
@@ -111,10 +111,10 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
       const image = await ctx.resolveImage(stagePlan.base.ref, platform, stage.location);
       state = image.state.withCustomName(fromName);
       config = structuredClone(image.config);
-      if (config.config?.OnBuild?.length) {
-        ctx.warn(`ONBUILD triggers of ${stagePlan.base.ref} are not executed by kiln yet`, stage.location);
-      }
     }
+    // The base's ONBUILD triggers run first in this stage and are not passed on (like BuildKit).
+    const triggers = onbuildTriggers(config, fromText, stage.location, parsed.escapeToken);
+    if (config.config?.OnBuild) config.config.OnBuild = null;
     const st: StageState = {
       plan: stagePlan,
       state,
@@ -125,8 +125,8 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
       step: 1,
       total: stage.commands.length + 1,
     };
-    for (const cmd of stage.commands) {
-      st.step += 1;
+    for (const cmd of [...triggers, ...stage.commands]) {
+      if (!triggers.includes(cmd)) st.step += 1;
       try {
         if (cmd.kind === "COPY" || cmd.kind === "ADD") await dispatchCopy(ctx, st, cmd);
         else if (cmd.kind === "RUN") await dispatchRun(ctx, st, cmd);
@@ -218,5 +218,21 @@ function withLocation(err: unknown, location: SourceLocation): unknown {
     location,
     ...(err.hint ? { hint: err.hint } : {}),
     ...(err.details ? { details: err.details } : {}),
+  });
+}
+
+/** ONBUILD trigger texts of a base config, parsed as instructions located at the stage's FROM line. */
+function onbuildTriggers(config: ImageConfig, base: string, at: SourceLocation, escape: string): Command[] {
+  const triggers = config.config?.OnBuild ?? [];
+  if (triggers.length === 0) return [];
+  const file = `${at.file} (ONBUILD of ${base})`;
+  const text = `${escape === "`" ? "# escape=`\n" : ""}${triggers.join("\n")}\n`;
+  const result = parse(text, file);
+  return result.ast.children.map((node) => {
+    const cmd = parseInstruction(node, file);
+    if (cmd.kind === "FROM") {
+      throw new KilnError("INVALID_ARGUMENT", "FROM is not allowed as an ONBUILD trigger", { location: at });
+    }
+    return { ...cmd, location: { ...cmd.location, file: at.file, line: at.line } } as Command;
   });
 }
