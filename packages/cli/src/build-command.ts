@@ -20,6 +20,8 @@ export interface BuildFlags {
   metadataFile?: string;
   push?: boolean;
   secret: string[];
+  call?: string;
+  check?: boolean;
   load?: boolean;
 }
 

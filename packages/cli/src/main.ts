@@ -3,6 +3,7 @@ import { isKilnError, KilnError, redactCredentials } from "@kiln/core";
 import { createDockerCredentialStore } from "@kiln/registry";
 import { Command, Option } from "commander";
 import { type BuildFlags, runBuild } from "./build-command.js";
+import { runCall } from "./call-command.js";
 import { loadConfig } from "./config.js";
 import { KILN_VERSION } from "./version.js";
 
@@ -63,6 +64,8 @@ program
     collect,
     [],
   )
+  .option("--call <request>", "what to run: build (default), check, targets", "build")
+  .option("--check", "shorthand for --call=check")
   .option("--push", "shorthand for --output=type=registry (push the image to its -t names)")
   .option("--load", "not supported: kiln has no Docker daemon to load into (use -o type=docker,dest=x.tar)")
   .option("--platform <platform>", "target platform (default: this machine's)")
@@ -86,6 +89,11 @@ program
       context: string,
       flags: BuildFlags & { root?: string; ociRuntime?: string; snapshotter?: SnapshotterChoice },
     ) => {
+      const call = flags.check ? "check" : (flags.call ?? "build");
+      if (call !== "build") {
+        process.exitCode = await runCall(call, context, flags.file);
+        return;
+      }
       const registry = registryConfig();
       const builder = createBuilder({
         ...(registry ? { registryConfig: registry } : {}),

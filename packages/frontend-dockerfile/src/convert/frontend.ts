@@ -222,11 +222,16 @@ function withLocation(err: unknown, location: SourceLocation): unknown {
 }
 
 /** ONBUILD trigger texts of a base config, parsed as instructions located at the stage's FROM line. */
-function onbuildTriggers(config: ImageConfig, base: string, at: SourceLocation, escape: string): Command[] {
+function onbuildTriggers(
+  config: ImageConfig,
+  base: string,
+  at: SourceLocation,
+  escapeToken: string,
+): Command[] {
   const triggers = config.config?.OnBuild ?? [];
   if (triggers.length === 0) return [];
   const file = `${at.file} (ONBUILD of ${base})`;
-  const text = `${escape === "`" ? "# escape=`\n" : ""}${triggers.join("\n")}\n`;
+  const text = `${escapeToken === "`" ? "# escape=`\n" : ""}${triggers.join("\n")}\n`;
   const result = parse(text, file);
   return result.ast.children.map((node) => {
     const cmd = parseInstruction(node, file);
