@@ -9,6 +9,7 @@ import type {
   ExportResponse,
 } from "@kiln/core";
 import { KilnError } from "@kiln/core";
+import pLimit from "p-limit";
 import { boolAttr, epochAttr, namesAttr } from "./attrs.js";
 import { createImageWriter, type ImageWriter } from "./image-writer.js";
 import { exportStep } from "./progress.js";
@@ -88,7 +89,7 @@ export function createImageExporter(
         const blobs = [...image.layers.map((l) => l.blob), image.configDescriptor];
         for (const name of names.parsed) {
           step.status(`pushing layers to ${name.full}`);
-          await inBatches(blobs, PUSH_CONCURRENCY, (desc) =>
+          await allLimited(blobs, PUSH_CONCURRENCY, (desc) =>
             registry.pushBlob(name.full, desc, () => deps.content.read(desc.digest, o), { ...o, insecure }),
           );
           step.status(`pushing manifest for ${name.full}`);
@@ -119,17 +120,12 @@ export function createImageExporter(
   };
 }
 
-async function inBatches<T>(
+/** Runs `fn` over `items` with at most `limit` at a time. */
+function allLimited<T>(
   items: readonly T[],
-  size: number,
+  limit: number,
   fn: (item: T) => Promise<unknown>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(size, items.length) }, worker));
+): Promise<unknown[]> {
+  const run = pLimit(limit);
+  return Promise.all(items.map((item) => run(() => fn(item))));
 }

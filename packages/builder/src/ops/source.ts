@@ -2,6 +2,7 @@ import { createReadStream } from "node:fs";
 import { type Descriptor, type Digest, KilnError, type Op, type Ref, sha256 } from "@kiln/core";
 import { createIgnoreMatcher } from "@kiln/frontend-dockerfile";
 import { openOciLayout } from "@kiln/oci";
+import pLimit from "p-limit";
 import type { DecodedOp, OpEnvironment } from "./types.js";
 
 /**
@@ -132,7 +133,7 @@ function registrySource(rest: string, op: DecodedOp, env: OpEnvironment): Op<Ref
       };
       const missing = [];
       for (const blob of manifest.layers) if (!(await env.content.info(blob.digest, o))) missing.push(blob);
-      await inBatches(missing, 3, async (blob) => {
+      await allLimited(missing, 3, async (blob) => {
         if (!registry) throw new KilnError("UNAVAILABLE", `no registry client to pull ${pinned}`);
         await env.content.write(await registry.fetchBlob(pinned, blob, o), blob, o);
       });
@@ -162,18 +163,6 @@ function imageCacheDigest(
   );
 }
 
-async function inBatches<T>(
-  items: readonly T[],
-  size: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(size, items.length) }, worker));
-}
-
 // --- Internal helpers ---
 
 function splitScheme(identifier: string): [string, string] {
@@ -189,4 +178,14 @@ function jsonList(value: string | undefined): string[] {
 
 function shortName(ref: string): string {
   return ref.replace(/^docker\.io\/library\//, "").replace(/[:@].*$/, "");
+}
+
+/** Runs `fn` over `items` with at most `limit` at a time. */
+function allLimited<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<unknown>,
+): Promise<unknown[]> {
+  const run = pLimit(limit);
+  return Promise.all(items.map((item) => run(() => fn(item))));
 }
