@@ -5,20 +5,48 @@ import type { Digest } from "./digest.js";
 
 /**
  * BlobStore: the only contract a remote cache backend (registry, S3, GHA, local directory) implements.
- * Blobs are write-once by digest; one mutable named pointer holds the cache config. The cache *format*
- * (records, chains, layers) is written once in `@kiln/cache` on top of this.
+ * Blobs are write-once by digest; named pointers (the cache index) are the only mutable state. The
+ * cache *format* (records, chains, layers) and the read-merge-write of the index live once in
+ * `@kiln/cache` on top of this, so a backend stays a thin adapter over its service.
+ *
+ * Errors: a missing blob is `NOT_FOUND`; a body whose digest or size does not match is `DATA_LOSS`;
+ * an unreachable service is `UNAVAILABLE`; an aborted signal is `CANCELED`. Messages never contain
+ * credentials.
  */
+export interface BlobInfo {
+  readonly size: number;
+  /** When the blob was last written or touched, where the service reports it. */
+  readonly updatedAt?: Date;
+}
+
+/** A pointer's content plus an opaque version token (ETag, manifest digest, entry number, …). */
+export interface PointerValue {
+  readonly data: Uint8Array;
+  readonly version: string;
+}
+
+export interface WritePointerOptions extends CallOptions {
+  /**
+   * Compare-and-swap: the `version` read earlier, or `null` for "must not exist yet". Omitted means an
+   * unconditional write. Backends without conditional writes (`capabilities.conditionalPointers` false)
+   * ignore it; callers then confirm their write by reading the pointer back.
+   */
+  readonly expected?: string | null;
+}
+
 export interface BlobReader {
-  info(digest: Digest, o?: CallOptions): Promise<{ size: number; updatedAt?: Date } | undefined>;
+  info(digest: Digest, o?: CallOptions): Promise<BlobInfo | undefined>;
+  /** Streams the blob; the stream errors with `DATA_LOSS` if the bytes do not match `desc`. */
   read(desc: Descriptor, o?: CallOptions): Promise<Readable>;
-  readPointer(name: string, o?: CallOptions): Promise<Uint8Array | undefined>;
+  readPointer(name: string, o?: CallOptions): Promise<PointerValue | undefined>;
 }
 
 export interface BlobWriter {
-  /** Write-once and idempotent: an existing digest is a no-op. Verifies the digest before commit. */
+  /** Write-once and idempotent: an existing digest is a no-op. Verifies digest and size before commit. */
   write(desc: Descriptor, body: Readable, o?: CallOptions): Promise<void>;
-  /** Mutable named pointer; last writer wins. */
-  writePointer(name: string, data: Uint8Array, o?: CallOptions): Promise<void>;
+  /** Resolves `false` (and changes nothing) when `o.expected` no longer matches; otherwise `true`. */
+  writePointer(name: string, data: Uint8Array, o?: WritePointerOptions): Promise<boolean>;
+  /** Refreshes a blob's age so the service's expiry keeps it (S3 `touch_refresh`). */
   touch?(digest: Digest, o?: CallOptions): Promise<void>;
 }
 
@@ -27,7 +55,8 @@ export interface BlobStore extends BlobReader, BlobWriter {
   readonly capabilities: {
     readonly rangeReads: boolean;
     readonly touch: boolean;
-    readonly mutablePointers: boolean;
+    /** `writePointer` honours `expected` atomically. */
+    readonly conditionalPointers: boolean;
   };
   close?(): Promise<void>;
 }

@@ -1,4 +1,13 @@
-export type { BlobReader, BlobStore, BlobWriter, CacheBackend, CacheBackendModule } from "./blob-store.js";
+export type {
+  BlobInfo,
+  BlobReader,
+  BlobStore,
+  BlobWriter,
+  CacheBackend,
+  CacheBackendModule,
+  PointerValue,
+  WritePointerOptions,
+} from "./blob-store.js";
 export type { CallOptions } from "./call-options.js";
 export type { ContentInfo, ContentStore } from "./content.js";
 export type {

@@ -1,3 +1,4 @@
+export { type BlobStoreFactory, type BlobStoreSuiteOptions, blobStoreSuite } from "./blob-store-suite.js";
 export {
   BUSYBOX_APPLETS,
   type BusyboxLayout,
