@@ -66,4 +66,26 @@ describe("createBuilder", () => {
       await builder.close();
     }
   }, 60_000);
+  it("replaces a stage by a named context of the same name, without running its instructions", async () => {
+    const dir = await context("replace", {
+      Dockerfile:
+        "FROM scratch AS deps\nCOPY missing-on-purpose.txt /\nFROM scratch\nCOPY --from=deps /data.txt /data.txt\n",
+    });
+    const deps = await context("replace-deps", { "data.txt": "from the replacing context\n" });
+    const builder = createBuilder({ root: join(tmp.path, "store-replace") });
+    try {
+      const out = join(tmp.path, "out-replace");
+      await builder.build({
+        contextDir: dir,
+        buildContexts: { deps },
+        outputs: [{ type: "local", attrs: { dest: out } }],
+      });
+      expect(await readFile(join(out, "data.txt"), "utf8")).toBe("from the replacing context\n");
+      await expect(
+        builder.build({ contextDir: dir, outputs: [{ type: "local", attrs: { dest: `${out}-2` } }] }),
+      ).rejects.toThrow(/missing-on-purpose/);
+    } finally {
+      await builder.close();
+    }
+  }, 60_000);
 });

@@ -55,6 +55,8 @@ export async function runCopy(a: FileActionCopy, c: CopyContext): Promise<void> 
     mode: !modeSet && a.mode !== undefined && a.mode > 0 ? a.mode : undefined,
     c,
   };
+  // Paths the step names literally (COPY --parents) must exist even though the copy is a pattern match.
+  for (const required of a.requiredPaths ?? []) await resolveSource(c.source, required, true);
   let sources = [srcPath];
   if (a.allowWildcard) {
     sources = await resolveWildcards(c.source.root, srcPath, a.followSymlink ?? false, c.source.filter);

@@ -30,9 +30,6 @@ export async function dispatchCopy(
         : (await ctx.resolveImage(from, st.platform, cmd.location)).state;
     fromContext = false;
   }
-  if (cmd.kind === "COPY" && cmd.parents) {
-    throw new KilnError("NOT_IMPLEMENTED", "COPY --parents is not supported yet", { location: cmd.location });
-  }
 
   const sources = cmd.sourcePaths.map(expand);
   for (const src of sources) {
@@ -75,9 +72,10 @@ export async function dispatchCopy(
   };
 
   let action: FileAction | undefined;
+  const parents = cmd.kind === "COPY" && cmd.parents;
   for (const src of sources) {
-    const absolute = posix.join("/", src);
-    action = action ? action.copy(source, absolute, dest, options) : copy(source, absolute, dest, options);
+    const [from, perSource] = parents ? parentsCopy(src, options) : [posix.join("/", src), options];
+    action = action ? action.copy(source, from, dest, perSource) : copy(source, from, dest, perSource);
   }
   for (const content of cmd.sourceContents) {
     const data = content.expand ? expand(content.data) : content.data;
@@ -98,6 +96,28 @@ export async function dispatchCopy(
     : st.state.file(action, { customName: name });
   addHistory(ctx, st, `${text} # buildkit`, false);
 }
+
+/**
+ * `COPY --parents a/b/c.txt /dest/` keeps `a/b/` under /dest. The copy reads from a pivot directory —
+ * the part before `/./` in the source, else the root — and selects the rest with an include pattern,
+ * so parent directories of every match are recreated. A literal path (no wildcard) must exist.
+ */
+function parentsCopy(src: string, options: CopyOptions): [string, CopyOptions] {
+  const pivotAt = src.indexOf("/./");
+  const pivot = pivotAt < 0 ? "/" : posix.join("/", src.slice(0, pivotAt));
+  const pattern = posix.join("/", pivotAt < 0 ? src : src.slice(pivotAt + 3)).slice(1);
+  const literal = !hasWildcard(pivot) && !hasWildcard(pattern);
+  return [
+    pivot,
+    {
+      ...options,
+      includePatterns: [pattern],
+      ...(literal ? { requiredPaths: [posix.join(pivot, pattern)] } : {}),
+    },
+  ];
+}
+
+const hasWildcard = (path: string): boolean => /(^|[^\\])[*?[]/.test(path);
 
 function chmodOption(
   chmod: string | undefined,

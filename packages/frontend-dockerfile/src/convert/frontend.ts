@@ -48,7 +48,13 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
       else if (!globalArgs.has(def.key)) globalArgs.delete(def.key);
     }
   }
-  const plan = planStages(stages, lexer, globalArgs, req.attrs.target);
+  const plan = planStages(
+    stages,
+    lexer,
+    globalArgs,
+    req.attrs.target,
+    (name) => req.attrs[`context:${name}`] !== undefined,
+  );
   const epoch = buildArgs.get("SOURCE_DATE_EPOCH");
   const created = (epoch && /^\d+$/.test(epoch) ? new Date(Number(epoch) * 1000) : new Date()).toISOString();
 
@@ -95,20 +101,21 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
     const platform = stage.platform
       ? parsePlatform(lexer.processWord(stage.platform, globalArgs))
       : req.platform;
-    const fromText = stagePlan.base.kind === "image" ? stagePlan.base.ref : stage.baseName;
+    const base = stagePlan.base;
+    const fromText = base.kind === "image" || base.kind === "replaced" ? base.ref : stage.baseName;
     const fromName = `[${stagePlan.displayName} 1/${stage.commands.length + 1}] FROM ${fromText}`;
     names.set(fromName, stage.location);
     let state: State;
     let config: ImageConfig;
-    if (stagePlan.base.kind === "stage") {
-      const base = ctx.stageResult(stagePlan.base.index);
-      state = base.state;
-      config = structuredClone(base.config);
-    } else if (stagePlan.base.kind === "scratch") {
+    if (base.kind === "stage") {
+      const parent = ctx.stageResult(base.index);
+      state = parent.state;
+      config = structuredClone(parent.config);
+    } else if (base.kind === "scratch") {
       state = scratch().platform(platform);
       config = emptyImage(platform);
     } else {
-      const image = await ctx.resolveImage(stagePlan.base.ref, platform, stage.location);
+      const image = await ctx.resolveImage(base.ref, platform, stage.location);
       state = image.state.withCustomName(fromName);
       config = structuredClone(image.config);
     }
@@ -125,7 +132,9 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
       step: 1,
       total: stage.commands.length + 1,
     };
-    for (const cmd of [...triggers, ...stage.commands]) {
+    // A stage replaced by a named context is that context as it is: its own instructions do not run.
+    const commands = base.kind === "replaced" ? [] : stage.commands;
+    for (const cmd of [...triggers, ...commands]) {
       if (!triggers.includes(cmd)) st.step += 1;
       try {
         if (cmd.kind === "COPY" || cmd.kind === "ADD") await dispatchCopy(ctx, st, cmd);

@@ -6,7 +6,9 @@ import type { EnvSource, ShellLexer } from "../shell/index.js";
 export type StageBase =
   | { kind: "stage"; index: number }
   | { kind: "scratch" }
-  | { kind: "image"; ref: string };
+  | { kind: "image"; ref: string }
+  /** A named context (`--build-context <stage name>=…`) replaces the whole stage, like buildx. */
+  | { kind: "replaced"; ref: string };
 
 export interface StagePlan {
   readonly index: number;
@@ -34,6 +36,7 @@ export function planStages(
   lexer: ShellLexer,
   globalEnv: EnvSource,
   target?: string,
+  isReplaced: (stageName: string) => boolean = () => false,
 ): BuildPlan {
   const byName = new Map<string, number>();
   parsed.stages.forEach((s, i) => {
@@ -50,6 +53,10 @@ export function planStages(
   };
 
   const stages = parsed.stages.map((stage, index): StagePlan => {
+    if (stage.name !== undefined && isReplaced(stage.name)) {
+      const base: StageBase = { kind: "replaced", ref: stage.name };
+      return { index, stage, displayName: displayName(stage, index), base, deps: new Set() };
+    }
     let baseName: string;
     try {
       baseName = lexer.processWord(stage.baseName, globalEnv);
