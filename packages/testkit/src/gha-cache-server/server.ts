@@ -31,6 +31,11 @@ export interface GhaCacheServerStats {
   serviceRequests: number;
   throttled: number;
   blobRequests: number;
+  /**
+   * Requests by operation: Twirp method names, `rest:<METHOD> <resource kind>` for v1 (e.g.
+   * `rest:PATCH caches/{id}`), and `blob:PutBlob|PutBlock|PutBlockList|GET|HEAD` for the blob endpoint.
+   */
+  operations: Record<string, number>;
 }
 
 export interface GhaCacheServer {
@@ -56,7 +61,10 @@ export interface GhaCacheServer {
 export async function startGhaCacheServer(options: GhaCacheServerOptions = {}): Promise<GhaCacheServer> {
   const secret = randomBytes(32);
   const state = createCacheState();
-  const stats: GhaCacheServerStats = { serviceRequests: 0, throttled: 0, blobRequests: 0 };
+  const stats: GhaCacheServerStats = { serviceRequests: 0, throttled: 0, blobRequests: 0, operations: {} };
+  const count = (op: string) => {
+    stats.operations[op] = (stats.operations[op] ?? 0) + 1;
+  };
   let baseUrl = "";
   const blobs = createBlobEndpoint(state, () => baseUrl, secret);
   let window = { start: Date.now(), count: 0 };
@@ -87,6 +95,10 @@ export async function startGhaCacheServer(options: GhaCacheServerOptions = {}): 
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     if (url.pathname.startsWith(`/${ACCOUNT}/${CONTAINER}/`)) {
       stats.blobRequests++;
+      const comp = url.searchParams.get("comp");
+      count(
+        `blob:${req.method === "PUT" ? (comp === "block" ? "PutBlock" : comp === "blocklist" ? "PutBlockList" : "PutBlob") : req.method}`,
+      );
       return blobs.handle(req, res, url);
     }
     const twirpAt = url.pathname.indexOf(TWIRP_PREFIX);
@@ -97,6 +109,11 @@ export async function startGhaCacheServer(options: GhaCacheServerOptions = {}): 
     }
     const v2 = twirpAt >= 0;
     stats.serviceRequests++;
+    count(
+      v2
+        ? url.pathname.slice(twirpAt + TWIRP_PREFIX.length)
+        : `rest:${req.method} ${url.pathname.slice(restAt + REST_MARKER.length).replace(/\/\d+$/, "/{id}")}`,
+    );
     const auth = /^Bearer (.+)$/.exec(req.headers.authorization ?? "");
     const scopes = auth?.[1] ? verifyRuntimeToken(secret, auth[1]) : undefined;
     if (!scopes) {
