@@ -1,3 +1,4 @@
+import { inspect } from "node:util";
 import { isKilnError } from "@kiln/core";
 import { describe, expect, it } from "vitest";
 import { parseByteSize, parseGhaAttrs, parseGoDuration } from "./attrs.js";
@@ -103,6 +104,15 @@ describe("parseGhaAttrs", () => {
     }
     expect(isKilnError(err, "INVALID_ARGUMENT")).toBe(true);
     expect((err as Error).message).toContain(text);
+  });
+
+  it("redacts the token when options are serialized or inspected", () => {
+    const options = parseGhaAttrs({ token: "very-secret-token", url: LEGACY }, {});
+    expect(options.token).toBe("very-secret-token");
+    expect(JSON.stringify(options)).not.toContain("very-secret-token");
+    expect(JSON.stringify(options)).toContain('"token":"***"');
+    expect(inspect(options)).not.toContain("very-secret-token");
+    expect({ ...options }.token).toBe("very-secret-token");
   });
 
   it("never echoes the token in errors", () => {

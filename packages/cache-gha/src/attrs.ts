@@ -1,3 +1,4 @@
+import { inspect } from "node:util";
 import { KilnError } from "@kiln/core";
 import {
   DEFAULT_RATE_LIMIT,
@@ -148,7 +149,7 @@ export function parseGhaAttrs(attrs: Attrs, env: Env): GhaCacheOptions {
     timeoutMs = parsed;
   }
 
-  return {
+  return withRedactedToken({
     scope: attrs.scope ?? DEFAULT_SCOPE,
     token,
     url,
@@ -156,7 +157,18 @@ export function parseGhaAttrs(attrs: Attrs, env: Env): GhaCacheOptions {
     timeoutMs,
     rateLimit: parseRateLimit(attrs.rate_limit),
     sizeBudget: parseSizeBudget(attrs.size_budget),
-  };
+  });
+}
+
+/**
+ * Options travel through the CLI, build records and maybe provenance: JSON and `util.inspect` of them
+ * show `token: "***"`. (Non-enumerable, so a spread copy keeps the token but not this safety net.)
+ */
+export function withRedactedToken(options: GhaCacheOptions): GhaCacheOptions {
+  const redacted = () => ({ ...options, token: "***" });
+  Object.defineProperty(options, "toJSON", { value: redacted, enumerable: false });
+  Object.defineProperty(options, inspect.custom, { value: redacted, enumerable: false });
+  return options;
 }
 
 /** `rate_limit=<requests>/<duration>` (default `150/5m`) or `off`. */

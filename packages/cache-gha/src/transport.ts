@@ -82,9 +82,10 @@ export async function send(t: Transport, req: HttpRequest, call: Call, what: str
     try {
       const headers: Record<string, string> = { "user-agent": "kiln", ...req.headers };
       if (req.service) headers.authorization = `Bearer ${t.token}`;
+      const target = new URL(req.url);
       const res = await t.dispatcher.request({
-        origin: new URL(req.url).origin,
-        path: new URL(req.url).pathname + new URL(req.url).search,
+        origin: target.origin,
+        path: target.pathname + target.search,
         method: req.method,
         headers,
         body: req.body?.() ?? null,

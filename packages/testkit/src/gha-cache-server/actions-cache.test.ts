@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { rm } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { restoreCache, saveCache } from "@actions/cache";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -24,12 +24,19 @@ function useEnv(version: 1 | 2, token = server.token) {
   });
 }
 
+const savedCwd = process.cwd();
+const savedEnv = { ...process.env };
+
 beforeAll(async () => {
   server = await startGhaCacheServer();
   tmp = await makeTempDir("gha-actions-cache");
   process.chdir(tmp.path);
 });
 afterAll(async () => {
+  // A worker may run other files afterwards: leave the process as we found it.
+  process.chdir(savedCwd);
+  for (const name of Object.keys(process.env)) if (!(name in savedEnv)) delete process.env[name];
+  Object.assign(process.env, savedEnv);
   await server.close();
   await tmp.cleanup();
 });
@@ -94,4 +101,26 @@ describe.each([1, 2] as const)("@actions/cache 6.3.0 against the server, API v%i
     expect(await saveCache([dir], `${key}-unauthorized`)).toBe(-1);
     expect(await restoreCache([dir], key)).toBeUndefined();
   }, 60_000);
+});
+
+describe("@actions/cache 6.3.0 against the server: Azure SDK block upload", () => {
+  it("an archive over 128 MiB goes up as Put Block + Put Block List and restores intact", async () => {
+    useEnv(2);
+    const dir = "big";
+    const workspace = join(tmp.path, "workspace");
+    // Random bytes do not compress, so the archive stays above the SDK's 128 MiB single-shot limit.
+    const data = randomBytes(130 * 1024 * 1024);
+    await writeTree(workspace, { [`${dir}/blob.bin`]: { type: "file", content: data } });
+    process.chdir(workspace);
+    const before = { ...server.stats.operations };
+    expect(await saveCache([dir], "big-v2")).toBeGreaterThan(0);
+    const after = server.stats.operations;
+    expect((after["blob:PutBlock"] ?? 0) - (before["blob:PutBlock"] ?? 0)).toBeGreaterThanOrEqual(2);
+    expect((after["blob:PutBlockList"] ?? 0) - (before["blob:PutBlockList"] ?? 0)).toBe(1);
+    await rm(join(workspace, dir), { recursive: true });
+    expect(await restoreCache([dir], "big-v2")).toBe("big-v2");
+    const restored = await readFile(join(workspace, dir, "blob.bin"));
+    expect(restored.equals(data)).toBe(true);
+    await rm(join(workspace, dir), { recursive: true });
+  }, 120_000);
 });
