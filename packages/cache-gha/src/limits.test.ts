@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import { Readable } from "node:stream";
 import { type Descriptor, isKilnError, sha256 } from "@kiln/core";
+import type { GhaCacheServer } from "@kiln/testkit";
 import { describe, expect, it } from "vitest";
 import { createGhaBlobStore } from "./store.js";
 import { storeOptions, withServer } from "./test-helpers.js";
@@ -72,6 +74,39 @@ describe("gha cache: request budget, throttling, size budget", () => {
       expect(err.code).toBe("UNAVAILABLE");
       expect(err.message).toContain("maximum timeout reached");
       expect(Date.now() - started).toBeLessThan(2000);
+      await store.close?.();
+    });
+  });
+
+  it("a service that never answers is UNAVAILABLE after the timeout, not hung", async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/`;
+    const store = createGhaBlobStore({
+      ...storeOptions({ url, token: "t" } as GhaCacheServer, 2),
+      timeoutMs: 1500,
+    });
+    const started = Date.now();
+    const err = await failure(store.readPointer("idx"));
+    expect(err.code).toBe("UNAVAILABLE");
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await store.close?.();
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  }, 20_000);
+
+  it("an abort while waiting out a 429 is CANCELED at once", async () => {
+    await withServer({ rateLimit: { limit: 1, windowMs: 60_000 } }, async (server) => {
+      // The timeout outlasts Retry-After (60 s), so the store waits instead of giving up.
+      const store = createGhaBlobStore(storeOptions(server, 2, { timeoutMs: 120_000, onWarning: () => {} }));
+      expect(await store.readPointer("idx")).toBeUndefined();
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(new Error("user pressed ^C")), 200);
+      const started = Date.now();
+      const err = await failure(store.readPointer("idx", { signal: controller.signal }));
+      expect(err.code).toBe("CANCELED");
+      expect(Date.now() - started).toBeLessThan(5000);
       await store.close?.();
     });
   });

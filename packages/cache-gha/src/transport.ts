@@ -90,6 +90,8 @@ export async function send(t: Transport, req: HttpRequest, call: Call, what: str
         headers,
         body: req.body?.() ?? null,
         signal: call.signal,
+        // A service that accepts the connection and never answers must not outlive the timeout.
+        headersTimeout: Math.max(1, call.deadline - Date.now()),
       });
       if (!TRANSIENT_STATUS.has(res.statusCode)) {
         return { status: res.statusCode, headers: res.headers, body: res.body };
