@@ -2,7 +2,7 @@ import { KilnError } from "@kiln/core";
 import pLimit from "p-limit";
 import type { ActionsCacheApi, BlobSource, Reservation } from "./api.js";
 import { CACHE_VERSION } from "./keys.js";
-import { type Call, readJson, safeUrl, send, statusError, type Transport } from "./transport.js";
+import { type Call, readJson, send, statusError, type Transport } from "./transport.js";
 
 const SERVICE = "twirp/github.actions.results.api.v1.CacheService";
 
@@ -159,7 +159,7 @@ export function createApiV2(t: Transport, baseUrl: string, tuning: V2Tuning): Ac
         call,
         "committing blocks",
       );
-      if (res.status !== 201) throw await statusError(res, "Put Block List", safeUrl(url));
+      if (res.status !== 201) throw await statusError(res, "Put Block List", url);
       await res.body.dump();
     },
     async commit(reservation, size, call) {
