@@ -5,6 +5,15 @@ export {
   type BusyboxLayoutOptions,
   buildBusyboxLayout,
 } from "./busybox-layout.js";
+export {
+  GHA_SCOPE_READ,
+  GHA_SCOPE_WRITE,
+  type GhaCacheScope,
+  type GhaCacheServer,
+  type GhaCacheServerOptions,
+  type GhaCacheServerStats,
+  startGhaCacheServer,
+} from "./gha-cache-server/index.js";
 export type { CaseContext, SnapshotterFactory, SnapshotterSuiteOptions } from "./snapshotter-harness.js";
 export { snapshotterSuite } from "./snapshotter-suite.js";
 export { makeTempDir, type TempDir } from "./temp-dir.js";

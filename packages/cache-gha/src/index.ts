@@ -1,0 +1,27 @@
+import type { CacheBackend, CacheBackendModule } from "@kiln/core";
+import { parseGhaAttrs } from "./attrs.js";
+import type { GhaCacheOptions } from "./options.js";
+import { createGhaBlobStore } from "./store.js";
+
+export { parseByteSize, parseGhaAttrs, parseGoDuration } from "./attrs.js";
+export { blobKey, CACHE_VERSION, indexKey, type TokenScopes, tokenScopes } from "./keys.js";
+export {
+  DEFAULT_RATE_LIMIT,
+  DEFAULT_SCOPE,
+  DEFAULT_SIZE_BUDGET,
+  DEFAULT_TIMEOUT_MS,
+  type GhaCacheOptions,
+  type GhaCacheTuning,
+} from "./options.js";
+export { createGhaBlobStore } from "./store.js";
+
+/** `type=gha` as a CacheBackend: `create()` does no I/O; the store connects on first use. */
+export function ghaCache(options: GhaCacheOptions): CacheBackend<GhaCacheOptions> {
+  return { type: "gha", options, create: () => createGhaBlobStore(options) };
+}
+
+export const ghaCacheModule: CacheBackendModule<GhaCacheOptions> = {
+  type: "gha",
+  parseAttrs: parseGhaAttrs,
+  backend: ghaCache,
+};
