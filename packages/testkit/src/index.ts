@@ -5,6 +5,15 @@ export {
   type BusyboxLayoutOptions,
   buildBusyboxLayout,
 } from "./busybox-layout.js";
+export {
+  createGitFixture,
+  type GitFixture,
+  type GitHttpServer,
+  type HttpFileServer,
+  type ServedFile,
+  startGitHttpServer,
+  startHttpFileServer,
+} from "./remote-servers.js";
 export type { CaseContext, SnapshotterFactory, SnapshotterSuiteOptions } from "./snapshotter-harness.js";
 export { snapshotterSuite } from "./snapshotter-suite.js";
 export { makeTempDir, type TempDir } from "./temp-dir.js";
