@@ -65,8 +65,8 @@ export async function startHttpFileServer(): Promise<HttpFileServer> {
 export interface GitHttpServer {
   /** `http://127.0.0.1:<port>`; a repository `<root>/x.git` is `<url>/x.git`. */
   readonly url: string;
-  /** Paths of the requests seen (`/x.git/info/refs`, `/x.git/git-upload-pack`). */
-  readonly requests: string[];
+  /** Requests seen (`/x.git/info/refs`, `/x.git/git-upload-pack`) and their Authorization header. */
+  readonly requests: { path: string; authorization?: string }[];
   close(): Promise<void>;
 }
 
@@ -75,10 +75,11 @@ export interface GitHttpServer {
  * repositories under `root`. Port 0, so tests never collide.
  */
 export async function startGitHttpServer(root: string): Promise<GitHttpServer> {
-  const requests: string[] = [];
+  const requests: GitHttpServer["requests"] = [];
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
-    requests.push(url.pathname);
+    const authorization = req.headers.authorization;
+    requests.push({ path: url.pathname, ...(authorization ? { authorization } : {}) });
     runHttpBackend(root, req, url, res);
   });
   const url = await listen(server);

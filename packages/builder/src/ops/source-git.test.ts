@@ -1,0 +1,126 @@
+import { join } from "node:path";
+import { decodeOp, git as gitState, marshal } from "@kiln/llb";
+import {
+  createGitFixture,
+  type GitFixture,
+  type GitHttpServer,
+  makeTempDir,
+  startGitHttpServer,
+  type TempDir,
+} from "@kiln/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { LocalStore } from "../store.js";
+import { filesOf, openTestEnv, runOp, sourceFor } from "./remote.test-helpers.js";
+import type { OpEnvironment } from "./types.js";
+
+let tmp: TempDir;
+let server: GitHttpServer;
+let repo: GitFixture;
+let store: LocalStore;
+let env: OpEnvironment;
+let first: string;
+let second: string;
+
+/** The source op the LLB `git()` builder makes for `url`, as the builder receives it. */
+function gitOp(url: string, opts: Parameters<typeof gitState>[1] = {}, opEnv?: OpEnvironment) {
+  const def = marshal(gitState(url, opts), { platform: { os: "linux", architecture: "amd64" } });
+  const op = decodeOp(def.def[0] as Uint8Array);
+  const src = op.op?.case === "source" ? op.op.value : undefined;
+  return sourceFor(opEnv ?? env, src?.identifier ?? "", src?.attrs ?? {});
+}
+
+beforeAll(async () => {
+  tmp = await makeTempDir("git-source");
+  const root = join(tmp.path, "repos");
+  repo = await createGitFixture(root, "repo.git");
+  first = await repo.commit({ "README.md": "v1\n", "docs/guide.md": "guide v1\n", "docs/sub/x.txt": "x\n" });
+  await repo.tag("v1");
+  await repo.tag("v1-annotated", "release 1");
+  second = await repo.commit({ "README.md": "v2\n" });
+  server = await startGitHttpServer(root);
+  ({ store, env } = await openTestEnv(join(tmp.path, "store")));
+}, 60_000);
+afterAll(async () => {
+  await store?.close();
+  await server?.close();
+  await tmp?.cleanup();
+});
+
+describe("git source", () => {
+  it("checks out the default branch without .git", async () => {
+    const files = await filesOf(await runOp(gitOp(`${server.url}/repo.git`)));
+    expect(Object.keys(files).sort()).toEqual(["README.md", "docs/guide.md", "docs/sub/x.txt"]);
+    expect(files["README.md"]).toMatchObject({ content: "v2\n", mode: 0o644 });
+  }, 30_000);
+
+  it("checks out a tag (lightweight or annotated) and a subdirectory", async () => {
+    const tagged = await filesOf(await runOp(gitOp(`${server.url}/repo.git#v1`)));
+    expect(tagged["README.md"]?.content).toBe("v1\n");
+    const annotated = await filesOf(await runOp(gitOp(`${server.url}/repo.git#v1-annotated:docs`)));
+    expect(Object.keys(annotated).sort()).toEqual(["guide.md", "sub/x.txt"]);
+    const byCommit = await filesOf(await runOp(gitOp(`${server.url}/repo.git#${first}`)));
+    expect(byCommit["README.md"]?.content).toBe("v1\n");
+  }, 30_000);
+
+  it("keys on the commit the ref resolves to: a moved branch gets a new key", async () => {
+    const key = async (ref: string) => (await gitOp(`${server.url}/repo.git#${ref}`).cacheMap({})).digest;
+    const main = await key("main");
+    expect(await key("main")).toBe(main);
+    expect(await key(second)).toBe(main);
+    // An annotated tag keys on the commit it points at (without .git), like BuildKit.
+    expect(await key("v1-annotated")).toBe(await key(first));
+    await repo.commit({ "README.md": "v3\n" });
+    const moved = await key("main");
+    expect(moved).not.toBe(main);
+    const files = await filesOf(await runOp(gitOp(`${server.url}/repo.git#main`)));
+    expect(files["README.md"]?.content).toBe("v3\n");
+    await repo.git("reset", "-q", "--hard", second);
+  }, 30_000);
+
+  it("keeps a .git directory with --keep-git-dir, with the remote's credentials removed", async () => {
+    const url = server.url.replace("http://", "http://user:s3cret@");
+    const ref = await runOp(gitOp(`${url}/repo.git#v1`, { keepGitDir: true }));
+    const files = await filesOf(ref);
+    expect(files["README.md"]?.content).toBe("v1\n");
+    expect(files[".git/HEAD"]?.content).toBe(`${first}\n`);
+    expect(files[".git/config"]?.content).toContain("http://xxxxx@127.0.0.1");
+    expect(JSON.stringify(files)).not.toContain("s3cret");
+  }, 30_000);
+
+  it("verifies --checksum against the resolved commit (DATA_LOSS on mismatch)", async () => {
+    await expect(
+      gitOp(`${server.url}/repo.git#v1`, { checksum: first.slice(0, 10) }).cacheMap({}),
+    ).resolves.toBeDefined();
+    await expect(
+      gitOp(`${server.url}/repo.git#v1`, { checksum: second.slice(0, 10) }).cacheMap({}),
+    ).rejects.toMatchObject({
+      code: "DATA_LOSS",
+      message: expect.stringContaining(`expected checksum to match ${second.slice(0, 10)}, got ${first}`),
+    });
+  }, 30_000);
+
+  it("a missing ref is NOT_FOUND; a missing subdir is NOT_FOUND", async () => {
+    await expect(gitOp(`${server.url}/repo.git#nope`).cacheMap({})).rejects.toMatchObject({
+      code: "NOT_FOUND",
+      message: expect.stringContaining("does not contain ref nope"),
+    });
+    await expect(runOp(gitOp(`${server.url}/repo.git#main:missing`))).rejects.toMatchObject({
+      code: "NOT_FOUND",
+    });
+  }, 30_000);
+
+  it("sends a GIT_AUTH_TOKEN secret as a Basic header scoped to the remote", async () => {
+    const secretEnv: OpEnvironment = {
+      ...env,
+      secret: async (id) => (id === "GIT_AUTH_TOKEN" ? Buffer.from("tok") : undefined),
+    };
+    const before = server.requests.length;
+    const files = await filesOf(await runOp(gitOp(`${server.url}/repo.git#v1`, {}, secretEnv)));
+    const sent = server.requests.slice(before);
+    expect(sent.length).toBeGreaterThan(0);
+    expect(
+      sent.every((r) => r.authorization === `basic ${Buffer.from("x-access-token:tok").toString("base64")}`),
+    ).toBe(true);
+    expect(files["README.md"]?.content).toBe("v1\n");
+  }, 30_000);
+});
