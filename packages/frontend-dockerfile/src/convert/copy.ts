@@ -1,13 +1,23 @@
 import { posix } from "node:path";
 import { KilnError } from "@kiln/core";
-import { type CopyOptions, copy, type FileAction, merge, mkfile, type State, scratch } from "@kiln/llb";
+import {
+  type CopyOptions,
+  copy,
+  type FileAction,
+  merge,
+  mkfile,
+  redactUrl,
+  type State,
+  scratch,
+} from "@kiln/llb";
 import type { AddCommand, CopyCommand } from "../instructions/index.js";
+import { remoteCopySource, validateChecksum } from "./copy-remote.js";
 import { addHistory, type ConvertContext, expansionEnv, type StageState, stepName } from "./stage-state.js";
 import { findStage } from "./stages.js";
 
 /**
- * COPY and ADD (local sources): one FileOp with a copy action per source, reading from the build
- * context, another stage, or an image. Options follow BuildKit's Dockerfile conversion: sources are
+ * COPY and ADD: one FileOp with a copy action per source, reading from the build context, another
+ * stage, an image, or (ADD) a downloaded URL or a git checkout. Options follow BuildKit's Dockerfile conversion: sources are
  * wildcards, directories copy their contents, destination parents are created, symlinks are followed.
  */
 export async function dispatchCopy(
@@ -35,18 +45,9 @@ export async function dispatchCopy(
   }
 
   const sources = cmd.sourcePaths.map(expand);
-  for (const src of sources) {
-    if (isAdd && /^(https?|git):\/\/|^git@|\.git(#|$)/.test(src)) {
-      throw new KilnError(
-        "NOT_IMPLEMENTED",
-        `ADD from a URL or git repository is not supported yet: ${src}`,
-        {
-          location: cmd.location,
-          hint: "download the file into the build context and ADD or COPY it from there",
-        },
-      );
-    }
-  }
+  const checksum =
+    isAdd && (cmd as AddCommand).checksum ? expand((cmd as AddCommand).checksum as string) : undefined;
+  if (isAdd) validateChecksum(checksum, sources, cmd as AddCommand);
   const workdir = st.config.config?.WorkingDir || "/";
   const rawDest = expand(cmd.destPath);
   let dest = posix.isAbsolute(rawDest) ? rawDest : posix.join(workdir, rawDest);
@@ -74,10 +75,18 @@ export async function dispatchCopy(
     ...(cmd.excludePatterns.length ? { excludePatterns: cmd.excludePatterns.map(expand) } : {}),
   };
 
+  // Names and history show URLs without their credentials.
+  const text = redactUrl(cmd.original.replace(/^\S+/, cmd.kind));
+  const name = stepName(st, text);
   let action: FileAction | undefined;
   for (const src of sources) {
-    const absolute = posix.join("/", src);
-    action = action ? action.copy(source, absolute, dest, options) : copy(source, absolute, dest, options);
+    const remote = remoteCopySource(src, cmd, name, checksum);
+    const from = remote?.state ?? source;
+    const path = remote?.path ?? posix.join("/", src);
+    const opts = remote
+      ? { ...options, attemptUnpackDockerCompatibility: remote.unpack, allowWildcard: false }
+      : options;
+    action = action ? action.copy(from, path, dest, opts) : copy(from, path, dest, opts);
   }
   for (const content of cmd.sourceContents) {
     const data = content.expand ? expand(content.data) : content.data;
@@ -89,8 +98,6 @@ export async function dispatchCopy(
   if (!action)
     throw new KilnError("INVALID_ARGUMENT", `${cmd.kind} needs a source`, { location: cmd.location });
 
-  const text = cmd.original.replace(/^\S+/, cmd.kind);
-  const name = stepName(st, text);
   ctx.locate(name, cmd.location);
   const linked = cmd.link && chmod === undefined;
   st.state = linked

@@ -19,6 +19,7 @@ import { createBuildArgs, platformArgs } from "./args.js";
 import { dispatchCopy } from "./copy.js";
 import { applyDirectives } from "./directives.js";
 import { dispatchMetadata } from "./metadata.js";
+import { remoteNamedContext } from "./named-context.js";
 import { dispatchRun } from "./run.js";
 import type { ConvertContext, StageState } from "./stage-state.js";
 import { planStages } from "./stages.js";
@@ -48,7 +49,13 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
       else if (!globalArgs.has(def.key)) globalArgs.delete(def.key);
     }
   }
-  const plan = planStages(stages, lexer, globalArgs, req.attrs.target);
+  const plan = planStages(
+    stages,
+    lexer,
+    globalArgs,
+    req.attrs.target,
+    (name) => namedContext(req.attrs, name) !== undefined,
+  );
   const epoch = buildArgs.get("SOURCE_DATE_EPOCH");
   const created = (epoch && /^\d+$/.test(epoch) ? new Date(Number(epoch) * 1000) : new Date()).toISOString();
 
@@ -113,7 +120,9 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
       config = structuredClone(image.config);
     }
     // The base's ONBUILD triggers run first in this stage and are not passed on (like BuildKit).
-    const triggers = onbuildTriggers(config, fromText, stage.location, parsed.escapeToken);
+    const triggers = stagePlan.replaced
+      ? []
+      : onbuildTriggers(config, fromText, stage.location, parsed.escapeToken);
     if (config.config?.OnBuild) config.config.OnBuild = null;
     const st: StageState = {
       plan: stagePlan,
@@ -125,7 +134,7 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
       step: 1,
       total: stage.commands.length + 1,
     };
-    for (const cmd of [...triggers, ...stage.commands]) {
+    for (const cmd of stagePlan.replaced ? [] : [...triggers, ...stage.commands]) {
       if (!triggers.includes(cmd)) st.step += 1;
       try {
         if (cmd.kind === "COPY" || cmd.kind === "ADD") await dispatchCopy(ctx, st, cmd);
@@ -184,6 +193,8 @@ async function resolveImage(
     return { state: local(name, { sharedKeyHint: name }), config: emptyImage(platform) };
   }
   try {
+    const remote = named === undefined ? undefined : remoteNamedContext(named, ref);
+    if (remote) return { state: remote.platform(platform), config: emptyImage(platform) };
     const resolved = await req.bridge.resolveImage(named ?? `docker-image://${ref}`, platform, o);
     const { created: _created, ...config } = resolved.config;
     const state = source(resolved.identifier, resolved.attrs, { platform })

@@ -16,6 +16,11 @@ export interface StagePlan {
   readonly base: StageBase;
   /** Stages this one reads (FROM, COPY --from, RUN --mount from=). */
   readonly deps: ReadonlySet<number>;
+  /**
+   * A named context of the stage's name replaces the whole stage (like BuildKit): its base is that
+   * context and its instructions are not converted.
+   */
+  readonly replaced?: boolean;
 }
 
 export interface BuildPlan {
@@ -34,6 +39,7 @@ export function planStages(
   lexer: ShellLexer,
   globalEnv: EnvSource,
   target?: string,
+  hasNamedContext: (name: string) => boolean = () => false,
 ): BuildPlan {
   const byName = new Map<string, number>();
   parsed.stages.forEach((s, i) => {
@@ -50,6 +56,10 @@ export function planStages(
   };
 
   const stages = parsed.stages.map((stage, index): StagePlan => {
+    if (stage.name !== undefined && hasNamedContext(stage.name)) {
+      const base: StageBase = { kind: "image", ref: stage.name };
+      return { index, stage, displayName: displayName(stage, index), base, deps: new Set(), replaced: true };
+    }
     let baseName: string;
     try {
       baseName = lexer.processWord(stage.baseName, globalEnv);
