@@ -96,11 +96,15 @@ export interface GitFixture {
 }
 
 /** A repository to serve in tests: `<root>/<name>` (a non-bare repository with branch `main`). */
-export async function createGitFixture(root: string, name: string): Promise<GitFixture> {
+export async function createGitFixture(
+  root: string,
+  name: string,
+  opts: { objectFormat?: "sha1" | "sha256" } = {},
+): Promise<GitFixture> {
   const dir = join(root, name);
   await mkdir(dir, { recursive: true });
   const git = (...args: string[]) => runGit(dir, args);
-  await git("init", "-q", "-b", "main");
+  await git("init", "-q", "-b", "main", `--object-format=${opts.objectFormat ?? "sha1"}`);
   await git("config", "user.email", "test@example.com");
   await git("config", "user.name", "kiln test");
   await git("config", "http.receivepack", "false");

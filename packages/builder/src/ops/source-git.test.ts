@@ -109,6 +109,20 @@ describe("git source", () => {
     });
   }, 30_000);
 
+  it("checks out a SHA-256 repository, by branch and by commit", async () => {
+    const sha256Repo = await createGitFixture(join(tmp.path, "repos"), "sha256.git", {
+      objectFormat: "sha256",
+    });
+    const commit = await sha256Repo.commit({ "f.txt": "sha256 repo\n" });
+    expect(commit).toMatch(/^[a-f0-9]{64}$/);
+    for (const ref of ["main", commit]) {
+      const files = await filesOf(await runOp(gitOp(`${server.url}/sha256.git#${ref}`)));
+      expect(files["f.txt"]?.content).toBe("sha256 repo\n");
+    }
+    const kept = await filesOf(await runOp(gitOp(`${server.url}/sha256.git#main`, { keepGitDir: true })));
+    expect(kept[".git/HEAD"]?.content).toBe(`${commit}\n`);
+  }, 30_000);
+
   it("sends a GIT_AUTH_TOKEN secret as a Basic header scoped to the remote", async () => {
     const secretEnv: OpEnvironment = {
       ...env,

@@ -157,6 +157,11 @@ function parseSpec(rest: string, attrs: Readonly<Record<string, string>>): GitSp
   };
 }
 
+/** SHA-256 repositories (64-hex object ids) need a local repository of the same object format. */
+function objectFormat(r: Resolved): string[] {
+  return r.sha.length === 64 ? ["--object-format=sha256"] : [];
+}
+
 function checksumError(spec: GitSpec, shown: string, got: string): KilnError {
   return new KilnError("DATA_LOSS", `expected checksum to match ${spec.checksum}, got ${got} (${shown})`, {
     hint: "the ref now points at another commit than --checksum names; fix the checksum or the ref",
@@ -183,7 +188,10 @@ async function fetchInto(runner: GitRunner, bareDir: string, spec: GitSpec, r: R
     );
   if (!(await stat(join(bareDir, "HEAD")).catch(() => undefined))) {
     await mkdir(bareDir, { recursive: true });
-    await runner.run(["-c", "init.defaultBranch=master", "init", "--bare", "-q", bareDir], o);
+    await runner.run(
+      ["-c", "init.defaultBranch=master", "init", "--bare", "-q", ...objectFormat(r), bareDir],
+      o,
+    );
   }
   if (!(await has(r.sha))) {
     const refspec = IS_COMMIT.test(r.usedRef) ? r.usedRef : `+${r.usedRef}:${r.usedRef}`;
@@ -217,7 +225,7 @@ async function checkout(
   if (spec.keepGitDir && !spec.subdir) {
     // A real clone of one ref (depth 1), with the remote named but without its credentials.
     const g = (...args: string[]) => runner.run(["-C", dir, ...args], o);
-    await g("-c", "init.defaultBranch=master", "init", "-q");
+    await g("-c", "init.defaultBranch=master", "init", "-q", ...objectFormat(r));
     const pull = IS_COMMIT.test(r.usedRef) ? r.usedRef : `${r.usedRef}:${r.usedRef}`;
     await g("fetch", "-q", "-u", "--depth=1", "--no-tags", `file://${bareDir}`, pull);
     await g("checkout", "-q", "FETCH_HEAD");
