@@ -109,6 +109,16 @@ describe("git source", () => {
     });
   }, 30_000);
 
+  it("fetches a commit that no fetched ref points at, into a fresh store", async () => {
+    const fresh = await openTestEnv(join(tmp.path, "store-fresh"));
+    try {
+      const files = await filesOf(await runOp(gitOp(`${server.url}/repo.git#${first}`, {}, fresh.env)));
+      expect(files["README.md"]?.content).toBe("v1\n");
+    } finally {
+      await fresh.store.close();
+    }
+  }, 30_000);
+
   it("checks out a SHA-256 repository, by branch and by commit", async () => {
     const sha256Repo = await createGitFixture(join(tmp.path, "repos"), "sha256.git", {
       objectFormat: "sha256",

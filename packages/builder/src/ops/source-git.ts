@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type CallOptions, KilnError, type Op, type Ref, sha256 } from "@kiln/core";
 import { redactUrl } from "@kiln/llb";
+import { withDirLock } from "./dir-lock.js";
 import { gitAuthConfig } from "./git-auth.js";
 import { createGitRunner, type GitRunner } from "./git-cli.js";
 import { resetMtimes } from "./git-mtime.js";
@@ -28,9 +29,6 @@ interface Resolved {
 }
 
 const IS_COMMIT = /^([a-f0-9]{40}|[a-f0-9]{64})$/;
-
-/** Repositories being fetched in this process: one fetch at a time per bare cache. */
-const repoLocks = new Map<string, Promise<unknown>>();
 
 /**
  * `git://host/path#ref:subdir` sources, checked out with the system git like BuildKit's git source:
@@ -115,7 +113,8 @@ export function gitSource(
       const r = resolved;
       const runner = await git();
       const bareDir = join(env.storeRoot, "sources", "git", `${sha256(spec.remote).slice(7, 39)}.git`);
-      await withRepoLock(bareDir, () => fetchInto(runner, bareDir, spec, r, o));
+      // One fetch at a time per bare cache, also across kiln processes sharing the store.
+      await withDirLock(bareDir, () => fetchInto(runner, bareDir, spec, r, o), o);
       const ref = await env.refs.build(
         undefined,
         `git snapshot for ${shown}#${spec.ref}`,
@@ -167,16 +166,6 @@ function checksumError(spec: GitSpec, shown: string, got: string): KilnError {
     hint: "the ref now points at another commit than --checksum names; fix the checksum or the ref",
     details: { expected: spec.checksum, actual: got },
   });
-}
-
-async function withRepoLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
-  const before = repoLocks.get(dir) ?? Promise.resolve();
-  const run = before.then(fn, fn);
-  repoLocks.set(
-    dir,
-    run.catch(() => {}),
-  );
-  return run;
 }
 
 /** Makes sure the bare cache has the resolved object, fetching only the ref (shallow) when missing. */
