@@ -115,6 +115,26 @@ describe("http source", () => {
     );
   });
 
+  it("verifies sha512 checksums too, and a cached verified download needs no second request", async () => {
+    server.files.set("/s512.txt", { body: "five twelve" });
+    const good = `sha512:${createHash("sha512").update("five twelve").digest("hex")}`;
+    expect(
+      await filesOf(await runOp(sourceFor(env, `${server.url}/s512.txt`, { "http.checksum": good }))),
+    ).toEqual({
+      "s512.txt": expect.objectContaining({ content: "five twelve" }),
+    });
+    const before = server.requests.length;
+    await runOp(sourceFor(env, `${server.url}/s512.txt`, { "http.checksum": good }));
+    expect(server.requests.length).toBe(before);
+    const bad = `sha512:${"0".repeat(128)}`;
+    await expect(
+      runOp(sourceFor(env, `${server.url}/s512.txt`, { "http.checksum": bad })),
+    ).rejects.toMatchObject({
+      code: "DATA_LOSS",
+      message: expect.stringContaining(`got ${good}`),
+    });
+  });
+
   it("404 is NOT_FOUND; an unreachable server is UNAVAILABLE", async () => {
     await expect(sourceFor(env, `${server.url}/missing.txt`).cacheMap({})).rejects.toMatchObject({
       code: "NOT_FOUND",

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { chmod, chown, copyFile, mkdir, readFile, rename, utimes, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { type CallOptions, type Digest, isKilnError, KilnError, type Op, type Ref, sha256 } from "@kiln/core";
@@ -16,6 +17,8 @@ interface Resolved {
 /** Remembered per URL (and file options) so that an unchanged ETag needs no download. */
 interface UrlRecord extends Resolved {
   readonly etag?: string;
+  /** The `http.checksum` this content was verified against (it differs from `digest` for sha512). */
+  readonly verified?: string;
 }
 
 /**
@@ -40,9 +43,12 @@ export function httpSource(
     gid: intAttr(attrs, "http.gid"),
   };
   const checksum = attrs["http.checksum"] as Digest | undefined;
-  if (checksum !== undefined && !/^sha256:[a-f0-9]{64}$/.test(checksum)) {
+  if (
+    checksum !== undefined &&
+    !/^sha(256:[a-f0-9]{64}|384:[a-f0-9]{96}|512:[a-f0-9]{128})$/.test(checksum)
+  ) {
     throw new KilnError("INVALID_ARGUMENT", `unsupported checksum ${JSON.stringify(checksum)} for ${shown}`, {
-      hint: "use --checksum=sha256:<64 hex digits>",
+      hint: "use --checksum=sha256:<64 hex digits> (or sha384:/sha512:)",
     });
   }
   const urlKey = sha256(JSON.stringify({ url, ...file })).slice(7);
@@ -61,6 +67,12 @@ export function httpSource(
       })}`,
     );
 
+  const mismatch = (actual: string) =>
+    new KilnError("DATA_LOSS", `checksum mismatch for ${shown}: got ${actual}, expected ${checksum}`, {
+      hint: "the file at this URL is not the one --checksum names; fix the checksum or the URL",
+      details: { expected: checksum, actual },
+    });
+
   async function download(o: CallOptions, record: UrlRecord | undefined): Promise<Resolved> {
     const headers: Record<string, string> = {};
     if (record?.etag && (await env.content.info(record.digest, o))) headers["if-none-match"] = record.etag;
@@ -71,23 +83,23 @@ export function httpSource(
     }
     const filename = fileName(url, file.filename, res);
     const lastModified = validHttpDate(res.header("last-modified"));
+    // The content store addresses by sha256; a sha384/sha512 checksum is computed alongside.
+    const algorithm = checksum?.slice(0, checksum.indexOf(":"));
+    const other = algorithm && algorithm !== "sha256" ? createHash(algorithm) : undefined;
+    if (other) res.body.on("data", (chunk: Buffer) => other.update(chunk));
     let digest: Digest;
     try {
-      ({ digest } = await env.content.write(res.body, checksum ? { digest: checksum } : undefined, o));
+      const expected = checksum && !other ? { digest: checksum } : undefined;
+      ({ digest } = await env.content.write(res.body, expected, o));
     } catch (err) {
       if (!isKilnError(err, "DATA_LOSS") || !checksum) throw err;
-      const actual = (err.details?.actual as string | undefined) ?? "other content";
-      throw new KilnError(
-        "DATA_LOSS",
-        `checksum mismatch for ${shown}: got ${actual}, expected ${checksum}`,
-        {
-          hint: "the file at this URL is not the one --checksum names; fix the checksum or the URL",
-          details: { expected: checksum, actual },
-        },
-      );
+      throw mismatch((err.details?.actual as string | undefined) ?? "other content");
     }
+    const actual = other ? `${algorithm}:${other.digest("hex")}` : undefined;
+    if (actual && actual !== checksum) throw mismatch(actual);
     const out: UrlRecord = {
       digest,
+      ...(checksum ? { verified: checksum } : {}),
       filename,
       ...(lastModified ? { lastModified } : {}),
       ...(res.header("etag") ? { etag: (res.header("etag") as string).replace(/^W\//, "") } : {}),
@@ -112,7 +124,9 @@ export function httpSource(
       if (!resolved) {
         const record = await loadRecord(recordPath);
         resolved =
-          record && record.digest === checksum && (await env.content.info(record.digest, o))
+          record &&
+          (record.digest === checksum || record.verified === checksum) &&
+          (await env.content.info(record.digest, o))
             ? record
             : await download(o, undefined);
       }
