@@ -81,7 +81,7 @@ describe("remote sources: ADD of URLs and git repositories, remote named context
     const git = `${gitServer.url}/repo.git`;
     const dockerfile = `FROM scratch
 ADD --chmod=0755 ${url}/latest/tool.sh /usr/bin/
-ADD --checksum=${sha(TOOL)} ${url}/dl/tool.sh /checked/tool
+ADD --chown=1000:1001 --checksum=${sha(TOOL)} ${url}/dl/tool.sh /checked/tool
 ADD ${url}/dl/data.tar.gz /data/
 ADD ${git}#v1 /src
 ADD ${git}#main:docs /docs
@@ -99,7 +99,8 @@ COPY --from=filectx context /ctx/file
     expect(await readFile(join(rootfs, "usr/bin/tool.sh"), "utf8")).toBe(TOOL);
     expect(tool.mode & 0o7777).toBe(0o755);
     expect(tool.mtime.getTime()).toBe(MODIFIED.getTime());
-    expect((await stat(join(rootfs, "checked/tool"))).mode & 0o7777).toBe(0o600);
+    const checked = await stat(join(rootfs, "checked/tool"));
+    expect([checked.mode & 0o7777, checked.uid, checked.gid]).toEqual([0o600, 1000, 1001]);
     // A downloaded archive is not unpacked (BuildKit semantics).
     expect(sha(await readFile(join(rootfs, "data/data.tar.gz")))).toBe(
       sha(files.files.get("/dl/data.tar.gz")?.body as Buffer),
