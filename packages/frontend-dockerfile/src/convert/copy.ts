@@ -17,8 +17,9 @@ import { findStage } from "./stages.js";
 
 /**
  * COPY and ADD: one FileOp with a copy action per source, reading from the build context, another
- * stage, an image, or (ADD) a downloaded URL or a git checkout. Options follow BuildKit's Dockerfile conversion: sources are
- * wildcards, directories copy their contents, destination parents are created, symlinks are followed.
+ * stage, an image, or (ADD) a downloaded URL or a git checkout. Options follow BuildKit's Dockerfile
+ * conversion: sources are wildcards, directories copy their contents, destination parents are
+ * created, symlinks are followed.
  */
 export async function dispatchCopy(
   ctx: ConvertContext,
