@@ -133,6 +133,31 @@ describe("git source", () => {
     expect(kept[".git/HEAD"]?.content).toBe(`${commit}\n`);
   }, 30_000);
 
+  it("checks out submodules (recursively fetched over the same loopback server) unless skipped", async () => {
+    const reposRoot = join(tmp.path, "repos");
+    const sub = await createGitFixture(reposRoot, "sub.git");
+    await sub.commit({ "lib.txt": "from the submodule\n" });
+    const outer = await createGitFixture(reposRoot, "outer.git");
+    await outer.commit({ "main.txt": "outer\n" });
+    await outer.git(
+      "-c",
+      "protocol.file.allow=always",
+      "submodule",
+      "add",
+      "-q",
+      `${server.url}/sub.git`,
+      "vendor/sub",
+    );
+    await outer.commit({}, "add submodule");
+    const files = await filesOf(await runOp(gitOp(`${server.url}/outer.git`)));
+    expect(files["vendor/sub/lib.txt"]?.content).toBe("from the submodule\n");
+    expect(Object.keys(files).filter((f) => f.includes(".git") && f !== ".gitmodules")).toEqual([]);
+    const skipped = await filesOf(await runOp(gitOp(`${server.url}/outer.git`, { skipSubmodules: true })));
+    expect(skipped["vendor/sub/lib.txt"]).toBeUndefined();
+    const kept = await filesOf(await runOp(gitOp(`${server.url}/outer.git`, { keepGitDir: true })));
+    expect(kept["vendor/sub/lib.txt"]?.content).toBe("from the submodule\n");
+  }, 60_000);
+
   it("sends a GIT_AUTH_TOKEN secret as a Basic header scoped to the remote", async () => {
     const secretEnv: OpEnvironment = {
       ...env,

@@ -230,7 +230,12 @@ async function checkout(
     const base = ["--git-dir", bareDir, "--work-tree", work];
     try {
       await runner.run([...base, "checkout", "-q", "--no-overlay", commit, "--", "."], { ...o, env });
-      if (!spec.skipSubmodules) await updateSubmodules(runner, base, work, { ...o, env });
+      if (!spec.skipSubmodules && (await hasSubmodules(work))) {
+        // Submodules are cloned into the shared bare cache (modules/): one writer at a time. Their
+        // `.git` files point there, so they are removed: the result has no git metadata at all.
+        await withDirLock(bareDir, () => updateSubmodules(runner, base, work, { ...o, env }), o);
+        await removeGitLinks(work);
+      }
     } finally {
       await rm(indexDir, { recursive: true, force: true });
     }
@@ -244,13 +249,26 @@ async function checkout(
   }
 }
 
+const hasSubmodules = async (work: string) =>
+  (await lstat(join(work, ".gitmodules")).catch(() => undefined)) !== undefined;
+
+/** Removes the `.git` files git leaves in submodule directories (below the top level). */
+async function removeGitLinks(dir: string): Promise<void> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const sub = join(dir, entry.name);
+    await rm(join(sub, ".git"), { force: true, recursive: true });
+    await removeGitLinks(sub);
+  }
+}
+
 async function updateSubmodules(
   runner: GitRunner,
   base: string[],
   work: string,
   o: CallOptions & { env?: Record<string, string> },
 ) {
-  if (!(await lstat(join(work, ".gitmodules")).catch(() => undefined))) return;
+  if (!(await hasSubmodules(work))) return;
   await runner.run(
     [
       ...base,
