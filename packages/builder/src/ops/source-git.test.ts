@@ -158,6 +158,16 @@ describe("git source", () => {
     expect(kept["vendor/sub/lib.txt"]?.content).toBe("from the submodule\n");
   }, 60_000);
 
+  it("mtime=commit sets every mtime to the commit time (and changes the key)", async () => {
+    const when = Number((await repo.git("log", "-1", "--format=%ct", first)).trim());
+    const op = gitOp(`${server.url}/repo.git#v1`, { mtime: "commit" });
+    expect((await op.cacheMap({})).digest).not.toBe(
+      (await gitOp(`${server.url}/repo.git#v1`).cacheMap({})).digest,
+    );
+    const files = await filesOf(await runOp(op));
+    expect(new Set(Object.values(files).map((f) => f.mtime))).toEqual(new Set([when]));
+  }, 30_000);
+
   it("sends a GIT_AUTH_TOKEN secret as a Basic header scoped to the remote", async () => {
     const secretEnv: OpEnvironment = {
       ...env,
