@@ -7,10 +7,12 @@ export {
 } from "./busybox-layout.js";
 export {
   createGitFixture,
+  type GitDaemon,
   type GitFixture,
   type GitHttpServer,
   type HttpFileServer,
   type ServedFile,
+  startGitDaemon,
   startGitHttpServer,
   startHttpFileServer,
 } from "./remote-servers.js";

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect } from "node:net";
 import { dirname, join } from "node:path";
 
 /** A file the test server serves, with the headers that matter to download caching. */
@@ -84,6 +84,51 @@ export async function startGitHttpServer(root: string): Promise<GitHttpServer> {
   });
   const url = await listen(server);
   return { url, requests, close: () => close(server) };
+}
+
+export interface GitDaemon {
+  /** `git://127.0.0.1:<port>`; a repository `<root>/x.git` is `<url>/x.git`. */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * `git daemon` (the git:// protocol) on loopback. It needs a fixed port, so a free one is picked by
+ * binding port 0 first; the daemon is up once it accepts connections.
+ */
+export async function startGitDaemon(root: string): Promise<GitDaemon> {
+  const probe = createServer();
+  const port = Number(new URL(await listen(probe)).port);
+  await close(probe);
+  const child = spawn(
+    "git",
+    [
+      "daemon",
+      "--export-all",
+      "--reuseaddr",
+      `--base-path=${root}`,
+      "--listen=127.0.0.1",
+      `--port=${port}`,
+      root,
+    ],
+    { stdio: "ignore" },
+  );
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  for (let i = 0; ; i++) {
+    if (await canConnect(port)) break;
+    if (i > 100 || child.exitCode !== null) {
+      child.kill();
+      throw new Error(`git daemon did not start on port ${port}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url: `git://127.0.0.1:${port}`,
+    async close() {
+      child.kill();
+      await exited;
+    },
+  };
 }
 
 export interface GitFixture {
@@ -186,6 +231,17 @@ function runGit(cwd: string, args: readonly string[]): Promise<string> {
     child.on("close", (code) =>
       code === 0 ? resolve(stdout) : reject(new Error(`git ${args.join(" ")}: ${stderr}`)),
     );
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
   });
 }
 

@@ -5,6 +5,7 @@ import {
   type GitFixture,
   type GitHttpServer,
   makeTempDir,
+  startGitDaemon,
   startGitHttpServer,
   type TempDir,
 } from "@kiln/testkit";
@@ -166,6 +167,16 @@ describe("git source", () => {
     );
     const files = await filesOf(await runOp(op));
     expect(new Set(Object.values(files).map((f) => f.mtime))).toEqual(new Set([when]));
+  }, 30_000);
+
+  it("fetches over the git:// protocol (git daemon on loopback)", async () => {
+    const daemon = await startGitDaemon(join(tmp.path, "repos"));
+    try {
+      const files = await filesOf(await runOp(gitOp(`${daemon.url}/repo.git#v1:docs`)));
+      expect(files["guide.md"]?.content).toBe("guide v1\n");
+    } finally {
+      await daemon.close();
+    }
   }, 30_000);
 
   it("sends a GIT_AUTH_TOKEN secret as a Basic header scoped to the remote", async () => {
