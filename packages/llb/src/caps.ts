@@ -26,6 +26,7 @@ export const Caps = {
   sourceHttp: "source.http",
   sourceHttpChecksum: "source.http.checksum",
   sourceHttpPerm: "source.http.perm",
+  sourceHttpAuth: "source.http.auth",
   /** BuildKit's cap id really is spelled this way. */
   sourceHttpUidGid: "soruce.http.uidgid",
   execMetaBase: "exec.meta.base",

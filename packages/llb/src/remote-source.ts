@@ -14,6 +14,8 @@ export interface HttpOptions extends OpOptions {
   readonly perm?: number;
   readonly uid?: number;
   readonly gid?: number;
+  /** Secret id whose value is sent as the Authorization header (`http.authheadersecret`). */
+  readonly authHeaderSecret?: string;
 }
 
 /** A file downloaded over http(s): the result is a tree with that one file. */
@@ -44,6 +46,10 @@ export function http(url: string, opts: HttpOptions = {}): State {
   if (opts.gid) {
     attrs["http.gid"] = String(opts.gid);
     caps.push(Caps.sourceHttpUidGid);
+  }
+  if (opts.authHeaderSecret) {
+    attrs["http.authheadersecret"] = opts.authHeaderSecret;
+    caps.push(Caps.sourceHttpAuth);
   }
   caps.push(Caps.sourceHttp);
   return source(url, attrs, { ...opts, caps });

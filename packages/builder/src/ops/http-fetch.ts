@@ -18,7 +18,7 @@ const USER_AGENT = "kiln";
 
 /**
  * GET with redirects followed (at most 10, like Go's client). Credentials in the URL become a Basic
- * Authorization header that is sent to the original host only. Statuses outside 2xx/304 become
+ * Authorization header; any Authorization header is sent to the original origin only. Statuses outside 2xx/304 become
  * errors naming the URL without its credentials.
  */
 export async function httpGet(
@@ -28,10 +28,12 @@ export async function httpGet(
 ): Promise<HttpResponse> {
   let target = new URL(url);
   const origin = target.origin;
-  const authorization =
+  const { authorization: given, ...otherHeaders } = headers;
+  const fromUrl =
     target.username || target.password
       ? `Basic ${Buffer.from(`${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`).toString("base64")}`
       : undefined;
+  const authorization = given ?? fromUrl;
   target.username = "";
   target.password = "";
   for (let hop = 0; ; hop++) {
@@ -41,7 +43,7 @@ export async function httpGet(
         method: "GET",
         headers: {
           "user-agent": USER_AGENT,
-          ...headers,
+          ...otherHeaders,
           ...(authorization && target.origin === origin ? { authorization } : {}),
         },
         ...(o.signal ? { signal: o.signal } : {}),

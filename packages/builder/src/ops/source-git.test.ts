@@ -193,4 +193,22 @@ describe("git source", () => {
     ).toBe(true);
     expect(files["README.md"]?.content).toBe("v1\n");
   }, 30_000);
+
+  it("prefers a host-scoped GIT_AUTH_HEADER.<host> secret, sent as it is", async () => {
+    const host = new URL(server.url).host;
+    const secretEnv: OpEnvironment = {
+      ...env,
+      secret: async (id) =>
+        id === `GIT_AUTH_HEADER.${host}`
+          ? Buffer.from("Bearer hdr")
+          : id === "GIT_AUTH_TOKEN"
+            ? Buffer.from("t")
+            : undefined,
+    };
+    const before = server.requests.length;
+    await gitOp(`${server.url}/repo.git#v1`, {}, secretEnv).cacheMap({});
+    const sent = server.requests.slice(before);
+    expect(sent.length).toBeGreaterThan(0);
+    expect(sent.every((r) => r.authorization === "Bearer hdr")).toBe(true);
+  }, 30_000);
 });

@@ -135,6 +135,34 @@ describe("http source", () => {
     });
   });
 
+  it("sends auth from HTTP_AUTH_TOKEN_<host> / http.authheadersecret secrets", async () => {
+    server.files.set("/private.txt", { body: "private" });
+    const secrets: Record<string, string> = { "HTTP_AUTH_TOKEN_127.0.0.1": "tok", MY_HEADER: "Custom abc" };
+    const withSecrets: OpEnvironment = {
+      ...env,
+      secret: async (id) => (secrets[id] === undefined ? undefined : Buffer.from(secrets[id] as string)),
+    };
+    await sourceFor(withSecrets, `${server.url}/private.txt`).cacheMap({});
+    expect(server.requests.at(-1)?.authorization).toBe("Bearer tok");
+    await sourceFor(withSecrets, `${server.url}/private.txt`, {
+      "http.authheadersecret": "MY_HEADER",
+    }).cacheMap({});
+    expect(server.requests.at(-1)?.authorization).toBe("Custom abc");
+    await expect(
+      sourceFor(withSecrets, `${server.url}/private.txt`, { "http.authheadersecret": "NOPE" }).cacheMap({}),
+    ).rejects.toMatchObject({ code: "NOT_FOUND" });
+    // Redirected to another origin: the Authorization header stays behind.
+    const other = await startHttpFileServer();
+    try {
+      other.files.set("/moved.txt", { body: "moved" });
+      server.redirects.set("/go-away.txt", `${other.url}/moved.txt`);
+      await sourceFor(withSecrets, `${server.url}/go-away.txt`).cacheMap({});
+      expect(other.requests.at(-1)).toEqual({ method: "GET", path: "/moved.txt" });
+    } finally {
+      await other.close();
+    }
+  });
+
   it("404 is NOT_FOUND; an unreachable server is UNAVAILABLE", async () => {
     await expect(sourceFor(env, `${server.url}/missing.txt`).cacheMap({})).rejects.toMatchObject({
       code: "NOT_FOUND",

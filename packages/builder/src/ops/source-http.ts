@@ -74,7 +74,7 @@ export function httpSource(
     });
 
   async function download(o: CallOptions, record: UrlRecord | undefined): Promise<Resolved> {
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...userHeaders(attrs), ...(await authHeader(url, attrs, env)) };
     if (record?.etag && (await env.content.info(record.digest, o))) headers["if-none-match"] = record.etag;
     const res = await httpGet(url, headers, o);
     if (res.status === 304 && record) {
@@ -164,6 +164,48 @@ export function fileName(url: string, manual: string, res?: HttpResponse): strin
 }
 
 // --- Internal helpers ---
+
+/** `http.header.<Name>` attrs; like BuildKit, only Accept and User-Agent are passed on. */
+function userHeaders(attrs: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(attrs)) {
+    const name = key.startsWith("http.header.") ? key.slice("http.header.".length).toLowerCase() : "";
+    if (name === "accept" || name === "user-agent") out[name] = value;
+  }
+  return out;
+}
+
+/**
+ * BuildKit's http auth from secrets: the `http.authheadersecret` attr names one; without it,
+ * `HTTP_AUTH_HEADER_<host>` (sent as it is) and `HTTP_AUTH_TOKEN_<host>` (sent as a Bearer token)
+ * are used when the build has them.
+ */
+async function authHeader(
+  url: string,
+  attrs: Readonly<Record<string, string>>,
+  env: OpEnvironment,
+): Promise<Record<string, string>> {
+  if (!env.secret) return {};
+  const named = attrs["http.authheadersecret"];
+  const host = new URL(url).hostname;
+  const candidates = named
+    ? [{ id: named, bearer: false }]
+    : [
+        { id: `HTTP_AUTH_HEADER_${host}`, bearer: false },
+        { id: `HTTP_AUTH_TOKEN_${host}`, bearer: true },
+      ];
+  let found: string | undefined;
+  for (const { id, bearer } of candidates) {
+    const value = await env.secret(id);
+    if (value !== undefined) found = `${bearer ? "Bearer " : ""}${Buffer.from(value).toString("utf8")}`;
+  }
+  if (named && found === undefined) {
+    throw new KilnError("NOT_FOUND", `secret ${named} for the http auth header was not found`, {
+      hint: `--secret id=${named},src=FILE`,
+    });
+  }
+  return found === undefined ? {} : { authorization: found };
+}
 
 function safeFileName(name: string): string {
   const base = basename(name.trim());
