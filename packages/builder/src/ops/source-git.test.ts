@@ -89,6 +89,10 @@ describe("git source", () => {
   }, 30_000);
 
   it("verifies --checksum against the resolved commit (DATA_LOSS on mismatch)", async () => {
+    // Like BuildKit, adding a checksum does not change the key: a cached checkout stays cached.
+    const plain = await gitOp(`${server.url}/repo.git#v1`).cacheMap({});
+    const pinned = await gitOp(`${server.url}/repo.git#v1`, { checksum: first }).cacheMap({});
+    expect(pinned.digest).toBe(plain.digest);
     await expect(
       gitOp(`${server.url}/repo.git#v1`, { checksum: first.slice(0, 10) }).cacheMap({}),
     ).resolves.toBeDefined();
