@@ -15,7 +15,7 @@ import {
 import { createRuncExecutor } from "@kiln/executor";
 import { exporterFor, type ImagePusher } from "@kiln/exporter-oci";
 import { createDockerfileFrontend } from "@kiln/frontend-dockerfile";
-import { loadDefinition } from "@kiln/llb";
+import { loadDefinition, parseGitRef } from "@kiln/llb";
 import {
   createDockerCredentialStore,
   createRegistryClient,
@@ -125,7 +125,9 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
     for (const [k, v] of Object.entries(req.buildArgs ?? {})) attrs[`build-arg:${k}`] = v;
     for (const [k, v] of Object.entries(req.labels ?? {})) attrs[`label:${k}`] = v;
     for (const [name, value] of Object.entries(req.buildContexts ?? {})) {
-      if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+      // Like buildx: URLs (oci-layout://, docker-image://, https://, git://) and git references such as
+      // git@host:repo.git go to the frontend as they are; anything else is a local directory.
+      if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value) && !parseGitRef(value)) {
         localDirs.set(name, resolve(value));
         attrs[`context:${name}`] = `local:${name}`;
       } else attrs[`context:${name}`] = value;

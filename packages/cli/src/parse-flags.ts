@@ -58,7 +58,7 @@ export function parseBuildContexts(values: readonly string[]): Record<string, st
     const eq = v.indexOf("=");
     if (eq <= 0 || eq === v.length - 1) {
       throw new KilnError("INVALID_ARGUMENT", `--build-context: invalid value ${JSON.stringify(v)}`, {
-        hint: "use name=path, name=oci-layout:///path:tag or name=docker-image://ref",
+        hint: "use name=path, name=oci-layout:///path:tag, name=docker-image://ref, name=https://host/file or name=https://host/repo.git#ref",
       });
     }
     out[v.slice(0, eq)] = v.slice(eq + 1);

@@ -42,6 +42,8 @@ export { diff, merge } from "./merge-diff.js";
 export * as pb from "./pb.js";
 export { decodeOp } from "./pb-decode.js";
 export { encodeOp } from "./pb-encode.js";
+export { type GitOptions, git, type HttpOptions, http } from "./remote-source.js";
+export { type GitRef, gitIdentifier, isHttpUrl, parseGitRef, redactUrl } from "./remote-url.js";
 export { shlexSplit } from "./shlex.js";
 export {
   goJsonStrings,

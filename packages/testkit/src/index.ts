@@ -14,6 +14,17 @@ export {
   type GhaCacheServerStats,
   startGhaCacheServer,
 } from "./gha-cache-server/index.js";
+export {
+  createGitFixture,
+  type GitDaemon,
+  type GitFixture,
+  type GitHttpServer,
+  type HttpFileServer,
+  type ServedFile,
+  startGitDaemon,
+  startGitHttpServer,
+  startHttpFileServer,
+} from "./remote-servers.js";
 export type { CaseContext, SnapshotterFactory, SnapshotterSuiteOptions } from "./snapshotter-harness.js";
 export { snapshotterSuite } from "./snapshotter-suite.js";
 export { makeTempDir, type TempDir } from "./temp-dir.js";

@@ -3,11 +3,14 @@ import { type Descriptor, type Digest, KilnError, type Op, type Ref, sha256 } fr
 import { createIgnoreMatcher } from "@kiln/frontend-dockerfile";
 import { openOciLayout } from "@kiln/oci";
 import pLimit from "p-limit";
+import { gitSource } from "./source-git.js";
+import { httpSource } from "./source-http.js";
 import type { DecodedOp, OpEnvironment } from "./types.js";
 
 /**
  * Source ops: `local://name` (a directory read in place — the embedded builder never transfers the
- * context) and `oci-layout://store/name@digest` (a base image from an OCI layout on disk).
+ * context), `oci-layout://store/name@digest` (a base image from an OCI layout on disk),
+ * `docker-image://` (registry), `http(s)://` (a downloaded file) and `git://` (a checkout).
  */
 export function sourceOp(op: DecodedOp, env: OpEnvironment): Op<Ref> {
   const source = op.source;
@@ -21,6 +24,11 @@ export function sourceOp(op: DecodedOp, env: OpEnvironment): Op<Ref> {
       return ociLayoutSource(rest, op, env);
     case "docker-image":
       return registrySource(rest, op, env);
+    case "http":
+    case "https":
+      return httpSource(source.identifier, attrs, env);
+    case "git":
+      return gitSource(rest, attrs, env);
     default:
       throw new KilnError("INVALID_ARGUMENT", `unsupported source ${JSON.stringify(source.identifier)}`);
   }

@@ -1,14 +1,25 @@
 import { posix } from "node:path";
 import { KilnError } from "@kiln/core";
-import { type CopyOptions, copy, type FileAction, merge, mkfile, type State, scratch } from "@kiln/llb";
+import {
+  type CopyOptions,
+  copy,
+  type FileAction,
+  merge,
+  mkfile,
+  redactUrl,
+  type State,
+  scratch,
+} from "@kiln/llb";
 import type { AddCommand, CopyCommand } from "../instructions/index.js";
+import { remoteCopySource, validateChecksum } from "./copy-remote.js";
 import { addHistory, type ConvertContext, expansionEnv, type StageState, stepName } from "./stage-state.js";
 import { findStage } from "./stages.js";
 
 /**
- * COPY and ADD (local sources): one FileOp with a copy action per source, reading from the build
- * context, another stage, or an image. Options follow BuildKit's Dockerfile conversion: sources are
- * wildcards, directories copy their contents, destination parents are created, symlinks are followed.
+ * COPY and ADD: one FileOp with a copy action per source, reading from the build context, another
+ * stage, an image, or (ADD) a downloaded URL or a git checkout. Options follow BuildKit's Dockerfile
+ * conversion: sources are wildcards, directories copy their contents, destination parents are
+ * created, symlinks are followed.
  */
 export async function dispatchCopy(
   ctx: ConvertContext,
@@ -32,18 +43,9 @@ export async function dispatchCopy(
   }
 
   const sources = cmd.sourcePaths.map(expand);
-  for (const src of sources) {
-    if (isAdd && /^(https?|git):\/\/|^git@|\.git(#|$)/.test(src)) {
-      throw new KilnError(
-        "NOT_IMPLEMENTED",
-        `ADD from a URL or git repository is not supported yet: ${src}`,
-        {
-          location: cmd.location,
-          hint: "download the file into the build context and ADD or COPY it from there",
-        },
-      );
-    }
-  }
+  const checksum =
+    isAdd && (cmd as AddCommand).checksum ? expand((cmd as AddCommand).checksum as string) : undefined;
+  if (isAdd) validateChecksum(checksum, sources, cmd as AddCommand);
   const workdir = st.config.config?.WorkingDir || "/";
   const rawDest = expand(cmd.destPath);
   let dest = posix.isAbsolute(rawDest) ? rawDest : posix.join(workdir, rawDest);
@@ -71,11 +73,20 @@ export async function dispatchCopy(
     ...(cmd.excludePatterns.length ? { excludePatterns: cmd.excludePatterns.map(expand) } : {}),
   };
 
+  // Names and history show URLs without their credentials.
+  const text = redactUrl(cmd.original.replace(/^\S+/, cmd.kind));
+  const name = stepName(st, text);
   let action: FileAction | undefined;
   const parents = cmd.kind === "COPY" && cmd.parents;
   for (const src of sources) {
-    const [from, perSource] = parents ? parentsCopy(src, options) : [posix.join("/", src), options];
-    action = action ? action.copy(source, from, dest, perSource) : copy(source, from, dest, perSource);
+    const remote = remoteCopySource(src, cmd, name, checksum);
+    const from = remote?.state ?? source;
+    const [path, perSource] = remote
+      ? [remote.path, { ...options, attemptUnpackDockerCompatibility: remote.unpack, allowWildcard: false }]
+      : parents
+        ? parentsCopy(src, options)
+        : [posix.join("/", src), options];
+    action = action ? action.copy(from, path, dest, perSource) : copy(from, path, dest, perSource);
   }
   for (const content of cmd.sourceContents) {
     const data = content.expand ? expand(content.data) : content.data;
@@ -87,8 +98,6 @@ export async function dispatchCopy(
   if (!action)
     throw new KilnError("INVALID_ARGUMENT", `${cmd.kind} needs a source`, { location: cmd.location });
 
-  const text = cmd.original.replace(/^\S+/, cmd.kind);
-  const name = stepName(st, text);
   ctx.locate(name, cmd.location);
   const linked = cmd.link && chmod === undefined;
   st.state = linked

@@ -19,6 +19,7 @@ import { createBuildArgs, platformArgs } from "./args.js";
 import { dispatchCopy } from "./copy.js";
 import { applyDirectives } from "./directives.js";
 import { dispatchMetadata } from "./metadata.js";
+import { remoteNamedContext } from "./named-context.js";
 import { dispatchRun } from "./run.js";
 import type { ConvertContext, StageState } from "./stage-state.js";
 import { planStages } from "./stages.js";
@@ -53,7 +54,7 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
     lexer,
     globalArgs,
     req.attrs.target,
-    (name) => req.attrs[`context:${name}`] !== undefined,
+    (name) => namedContext(req.attrs, name) !== undefined,
   );
   const epoch = buildArgs.get("SOURCE_DATE_EPOCH");
   const created = (epoch && /^\d+$/.test(epoch) ? new Date(Number(epoch) * 1000) : new Date()).toISOString();
@@ -101,26 +102,27 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
     const platform = stage.platform
       ? parsePlatform(lexer.processWord(stage.platform, globalArgs))
       : req.platform;
-    const base = stagePlan.base;
-    const fromText = base.kind === "image" || base.kind === "replaced" ? base.ref : stage.baseName;
+    const fromText = stagePlan.base.kind === "image" ? stagePlan.base.ref : stage.baseName;
     const fromName = `[${stagePlan.displayName} 1/${stage.commands.length + 1}] FROM ${fromText}`;
     names.set(fromName, stage.location);
     let state: State;
     let config: ImageConfig;
-    if (base.kind === "stage") {
-      const parent = ctx.stageResult(base.index);
-      state = parent.state;
-      config = structuredClone(parent.config);
-    } else if (base.kind === "scratch") {
+    if (stagePlan.base.kind === "stage") {
+      const base = ctx.stageResult(stagePlan.base.index);
+      state = base.state;
+      config = structuredClone(base.config);
+    } else if (stagePlan.base.kind === "scratch") {
       state = scratch().platform(platform);
       config = emptyImage(platform);
     } else {
-      const image = await ctx.resolveImage(base.ref, platform, stage.location);
+      const image = await ctx.resolveImage(stagePlan.base.ref, platform, stage.location);
       state = image.state.withCustomName(fromName);
       config = structuredClone(image.config);
     }
     // The base's ONBUILD triggers run first in this stage and are not passed on (like BuildKit).
-    const triggers = onbuildTriggers(config, fromText, stage.location, parsed.escapeToken);
+    const triggers = stagePlan.replaced
+      ? []
+      : onbuildTriggers(config, fromText, stage.location, parsed.escapeToken);
     if (config.config?.OnBuild) config.config.OnBuild = null;
     const st: StageState = {
       plan: stagePlan,
@@ -132,9 +134,7 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
       step: 1,
       total: stage.commands.length + 1,
     };
-    // A stage replaced by a named context is that context as it is: its own instructions do not run.
-    const commands = base.kind === "replaced" ? [] : stage.commands;
-    for (const cmd of [...triggers, ...commands]) {
+    for (const cmd of stagePlan.replaced ? [] : [...triggers, ...stage.commands]) {
       if (!triggers.includes(cmd)) st.step += 1;
       try {
         if (cmd.kind === "COPY" || cmd.kind === "ADD") await dispatchCopy(ctx, st, cmd);
@@ -193,6 +193,8 @@ async function resolveImage(
     return { state: local(name, { sharedKeyHint: name }), config: emptyImage(platform) };
   }
   try {
+    const remote = named === undefined ? undefined : remoteNamedContext(named, ref);
+    if (remote) return { state: remote.platform(platform), config: emptyImage(platform) };
     const resolved = await req.bridge.resolveImage(named ?? `docker-image://${ref}`, platform, o);
     const { created: _created, ...config } = resolved.config;
     const state = source(resolved.identifier, resolved.attrs, { platform })

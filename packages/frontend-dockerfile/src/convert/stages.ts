@@ -6,9 +6,7 @@ import type { EnvSource, ShellLexer } from "../shell/index.js";
 export type StageBase =
   | { kind: "stage"; index: number }
   | { kind: "scratch" }
-  | { kind: "image"; ref: string }
-  /** A named context (`--build-context <stage name>=…`) replaces the whole stage, like buildx. */
-  | { kind: "replaced"; ref: string };
+  | { kind: "image"; ref: string };
 
 export interface StagePlan {
   readonly index: number;
@@ -18,6 +16,11 @@ export interface StagePlan {
   readonly base: StageBase;
   /** Stages this one reads (FROM, COPY --from, RUN --mount from=). */
   readonly deps: ReadonlySet<number>;
+  /**
+   * A named context of the stage's name replaces the whole stage (like BuildKit): its base is that
+   * context and its instructions are not converted.
+   */
+  readonly replaced?: boolean;
 }
 
 export interface BuildPlan {
@@ -36,7 +39,7 @@ export function planStages(
   lexer: ShellLexer,
   globalEnv: EnvSource,
   target?: string,
-  isReplaced: (stageName: string) => boolean = () => false,
+  hasNamedContext: (name: string) => boolean = () => false,
 ): BuildPlan {
   const byName = new Map<string, number>();
   parsed.stages.forEach((s, i) => {
@@ -53,9 +56,9 @@ export function planStages(
   };
 
   const stages = parsed.stages.map((stage, index): StagePlan => {
-    if (stage.name !== undefined && isReplaced(stage.name)) {
-      const base: StageBase = { kind: "replaced", ref: stage.name };
-      return { index, stage, displayName: displayName(stage, index), base, deps: new Set() };
+    if (stage.name !== undefined && hasNamedContext(stage.name)) {
+      const base: StageBase = { kind: "image", ref: stage.name };
+      return { index, stage, displayName: displayName(stage, index), base, deps: new Set(), replaced: true };
     }
     let baseName: string;
     try {
