@@ -157,8 +157,8 @@ describe("RUN --mount=type=ssh", () => {
     expect(layers).toContain("listed-other"); // the steps' files are there, but no socket or mount point
     expect(layers).not.toMatch(/ssh_agent|agent\.sock|run\/buildkit|opt\/ssh/);
     expect(env.join("\n")).not.toContain("SSH_AUTH_SOCK");
-    // The agent kiln started for the key files is gone.
-    const agents = await run("sh", ["-c", "ls -d /tmp/kiln-ssh-agent-* 2>/dev/null | wc -l"]);
+    // The agent kiln started for the key files and the per-step sockets are gone.
+    const agents = await run("sh", ["-c", "ls -d /tmp/kiln-ssh-* 2>/dev/null | wc -l"]);
     expect(agents.stdout.trim()).toBe("0");
   }, 120_000);
 
