@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { makeTempDir, type TempDir } from "@kiln/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -94,6 +94,8 @@ describe("RUN --mount", () => {
     expect(await readFile(join(dir, "data.txt"), "utf8")).toBe("from the context\n");
     expect(existsSync(join(dir, "other.txt"))).toBe(true);
     expect(existsSync(join(dir, "new"))).toBe(false);
+    // The throw-away copies are deleted after their step.
+    expect((await readdir(root)).filter((n) => n.startsWith("rw-mount-"))).toEqual([]);
   }, 60_000);
 
   it("cache mounts with uid/gid/mode are created with that owner and mode; from= seeds a new cache", async () => {

@@ -45,8 +45,11 @@ describe("RUN --security and --allow entitlements", () => {
       [
         "FROM busybox",
         `RUN --security=insecure ${MOUNT_TMPFS} && grep CapBnd /proc/self/status > /insecure-caps`,
-        // The default sandbox keeps Docker's capability set.
-        "RUN grep CapBnd /proc/self/status > /sandbox-caps",
+        // The default sandbox (also when named) keeps Docker's capability set and no extra devices.
+        "RUN grep CapBnd /proc/self/status > /sandbox-caps && test ! -e /dev/fuse",
+        "RUN --security=sandbox grep CapBnd /proc/self/status > /named-sandbox-caps",
+        // BuildKit's insecure device nodes.
+        "RUN --security=insecure test -c /dev/fuse && test -c /dev/loop-control && test -b /dev/loop0",
         // Nothing is masked or made read-only below /proc in insecure mode, and /sys is writable.
         "RUN grep ' /proc/\\| /sys ' /proc/mounts | cut -d' ' -f2,4 | cut -d, -f1 > /sandbox-mounts",
         "RUN --security=insecure grep ' /proc/\\| /sys ' /proc/mounts | cut -d' ' -f2,4 | cut -d, -f1 > /insecure-mounts",
@@ -55,6 +58,7 @@ describe("RUN --security and --allow entitlements", () => {
     );
     expect(r.code, r.stderr).toBe(0);
     expect(await readFile(join(r.out, "sandbox-caps"), "utf8")).toBe("CapBnd:\t00000000a80425fb\n");
+    expect(await readFile(join(r.out, "named-sandbox-caps"), "utf8")).toBe("CapBnd:\t00000000a80425fb\n");
     const caps = (await readFile(join(r.out, "insecure-caps"), "utf8")).trim().split("\t")[1] ?? "0";
     expect(BigInt(`0x${caps}`) & (1n << 21n)).toBe(1n << 21n); // CAP_SYS_ADMIN
     const sandboxMounts = (await readFile(join(r.out, "sandbox-mounts"), "utf8")).trim().split("\n");
