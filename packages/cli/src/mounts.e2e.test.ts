@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { chown, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { makeTempDir, type TempDir } from "@kiln/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -60,6 +60,10 @@ describe("RUN --mount", () => {
   }, 60_000);
 
   it("rw bind mounts take writes during the step, which reach neither the image nor the source", async () => {
+    // A context file of another owner keeps it in the copy; a .dockerignore'd file is not there.
+    await mkdir(join(tmp.path, "bind-rw"), { recursive: true });
+    await writeFile(join(tmp.path, "bind-rw", "owned.txt"), "owned\n");
+    await chown(join(tmp.path, "bind-rw", "owned.txt"), 1234, 5678);
     const r = await build(
       "bind-rw",
       [
@@ -67,7 +71,7 @@ describe("RUN --mount", () => {
         "RUN mkdir /data && echo original > /data/f",
         "FROM busybox",
         // Context: write, append and delete; the step itself sees its writes.
-        "RUN --mount=type=bind,target=/ctx,rw echo changed > /ctx/data.txt && touch /ctx/new && rm /ctx/other.txt && cat /ctx/data.txt > /seen-ctx && ls /ctx > /ls-ctx",
+        "RUN --mount=type=bind,target=/ctx,rw echo changed > /ctx/data.txt && touch /ctx/new && rm /ctx/other.txt && cat /ctx/data.txt > /seen-ctx && ls /ctx > /ls-ctx && stat -c '%u %g' /ctx/owned.txt > /owner",
         // The next step sees the context unchanged.
         "RUN --mount=type=bind,target=/ctx cat /ctx/data.txt > /after-ctx && ls /ctx > /ls-after",
         // A stage as the source, with readwrite=true and a sub-path.
@@ -76,12 +80,19 @@ describe("RUN --mount", () => {
         // A single file, writable.
         "RUN --mount=type=bind,source=data.txt,target=/one.txt,rw echo x >> /one.txt && cat /one.txt > /seen-file",
       ].join("\n"),
-      { "data.txt": "from the context\n", "other.txt": "other\n" },
+      {
+        "data.txt": "from the context\n",
+        "other.txt": "other\n",
+        "ignored.txt": "ignored\n",
+        ".dockerignore": "ignored.txt\n",
+      },
     );
     expect(r.code, r.stderr).toBe(0);
     const read = (name: string) => readFile(join(r.out, name), "utf8");
     expect(await read("seen-ctx")).toBe("changed\n");
     expect((await read("ls-ctx")).split("\n")).toContain("new");
+    expect((await read("ls-ctx")).split("\n")).not.toContain("ignored.txt");
+    expect(await read("owner")).toBe("1234 5678\n");
     expect(await read("after-ctx")).toBe("from the context\n");
     expect((await read("ls-after")).split("\n")).toEqual(expect.arrayContaining(["data.txt", "other.txt"]));
     expect((await read("ls-after")).split("\n")).not.toContain("new");

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { chmod, chown, cp, lstat, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, cp, lchown, lstat, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { promisify } from "node:util";
@@ -60,17 +60,8 @@ export async function prepareMount(
     const copy = join(scratch, "copy");
     try {
       const filter = "directory" in input ? (input as DirectoryRef).filter : undefined;
-      if (filter) {
-        await cp(source, copy, {
-          recursive: true,
-          preserveTimestamps: true,
-          verbatimSymlinks: true,
-          filter: async (src) => {
-            const rel = relative(tree.path, src);
-            return rel === "" || rel.startsWith("..") || filter(rel, (await lstat(src)).isDirectory());
-          },
-        });
-      } else await execFileAsync("cp", ["-a", "--", source, copy]);
+      if (filter) await copyFiltered(tree.path, source, copy, filter);
+      else await execFileAsync("cp", ["-a", "--", source, copy]);
     } catch (err) {
       await rm(scratch, { recursive: true, force: true });
       throw err;
@@ -84,6 +75,32 @@ export async function prepareMount(
   } catch (err) {
     await tree.release().catch(() => {});
     throw err;
+  }
+}
+
+/**
+ * Copies the part of a local directory its source selected (.dockerignore applied), keeping modes,
+ * times and owners like `cp -a` does.
+ */
+async function copyFiltered(
+  root: string,
+  source: string,
+  copy: string,
+  filter: (relativePath: string, isDirectory: boolean) => boolean,
+): Promise<void> {
+  await cp(source, copy, {
+    recursive: true,
+    preserveTimestamps: true,
+    verbatimSymlinks: true,
+    filter: async (src) => {
+      const rel = relative(root, src);
+      return rel === "" || rel.startsWith("..") || filter(rel, (await lstat(src)).isDirectory());
+    },
+  });
+  const entries = (await lstat(copy)).isDirectory() ? await readdir(copy, { recursive: true }) : [];
+  for (const rel of ["", ...entries]) {
+    const info = await lstat(join(source, rel));
+    await lchown(join(copy, rel), info.uid, info.gid);
   }
 }
 
