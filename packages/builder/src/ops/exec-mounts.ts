@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { chmod, chown, cp, lchown, lstat, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, cp, lchown, lstat, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { promisify } from "node:util";
@@ -8,6 +8,7 @@ import type { pb } from "@kiln/llb";
 import { resolveInRoot } from "@kiln/snapshotter";
 import { startAgentProxy } from "../ssh/agent-proxy.js";
 import { acquireCacheMount } from "./cache-mounts.js";
+import { makeStepDir } from "./step-dirs.js";
 import type { OpEnvironment } from "./types.js";
 
 const execFileAsync = promisify(execFile);
@@ -56,7 +57,7 @@ export async function prepareMount(
     }
     // Writable without an output (`rw`): the step writes to a copy, deleted afterwards, so neither the
     // source (a snapshot, or the user's own context directory) nor any layer sees the writes.
-    const scratch = await mkdtemp(join(env.storeRoot, "rw-mount-"));
+    const scratch = await makeStepDir(env.storeRoot, "rw-mount");
     const copy = join(scratch, "copy");
     try {
       const filter = "directory" in input ? (input as DirectoryRef).filter : undefined;
@@ -165,8 +166,7 @@ async function secretMount(m: pb.Mount, env: OpEnvironment): Promise<PreparedMou
       release: noop,
     };
   }
-  const dir = await mkdtemp(join(env.storeRoot, "secret-"));
-  await chmod(dir, 0o700);
+  const dir = await makeStepDir(env.storeRoot, "secret");
   const file = join(dir, "secret");
   await writeFile(file, value, { mode: opt.mode || 0o400 });
   await chmod(file, opt.mode || 0o400);
