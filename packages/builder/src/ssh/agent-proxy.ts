@@ -27,7 +27,7 @@ export async function startAgentProxy(
   dir: string,
   owner: { uid: number; gid: number; mode: number },
 ): Promise<AgentProxy> {
-  const home = await mkdtemp(join(dir, "kiln-ssh-"));
+  const home = await mkdtemp(join(dir, `kiln-ssh-${process.pid}-`));
   await chmod(home, 0o700);
   const path = join(home, "agent.sock");
   const clients = new Set<Socket>();

@@ -1,10 +1,11 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { chmod, mkdtemp, rm, stat } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { KilnError } from "@kiln/core";
+import { processAlive } from "../ops/step-dirs.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -28,6 +29,7 @@ export const DEFAULT_SSH_ID = "default";
  * an entry is either one socket or key files, never a mix.
  */
 export async function openSshAgents(sources: Readonly<Record<string, SshSource>>): Promise<SshAgents> {
+  await removeStaleAgents();
   const kinds = new Map<string, { socket: string } | { keys: readonly string[] }>();
   for (const [id, source] of Object.entries(sources)) {
     if (source.paths.length === 0 || source.paths.some((p) => p === "")) {
@@ -77,7 +79,7 @@ interface RunningAgent {
 
 /** The system `ssh-agent` in the foreground on a private socket, loaded with the key files. */
 async function startKeyAgent(id: string, keys: readonly string[]): Promise<RunningAgent> {
-  const dir = await mkdtemp(join(tmpdir(), "kiln-ssh-agent-"));
+  const dir = await mkdtemp(join(tmpdir(), `kiln-ssh-agent-${process.pid}-`));
   await chmod(dir, 0o700);
   const socket = join(dir, "agent.sock");
   let child: ChildProcess;
@@ -87,6 +89,7 @@ async function startKeyAgent(id: string, keys: readonly string[]): Promise<Runni
     await rm(dir, { recursive: true, force: true });
     throw missingAgent(cause);
   }
+  if (child.pid) await writeFile(join(dir, "agent.pid"), String(child.pid));
   const exited = new Promise<unknown>((resolve) => {
     child.once("error", resolve);
     child.once("exit", resolve);
@@ -133,6 +136,22 @@ async function startKeyAgent(id: string, keys: readonly string[]): Promise<Runni
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+/**
+ * Agents and forwarding sockets of kiln processes that were killed: their directories name the owner,
+ * and an agent still running (it would keep the keys in memory) is stopped.
+ */
+async function removeStaleAgents(): Promise<void> {
+  for (const name of await readdir(tmpdir()).catch(() => [])) {
+    const owner = Number(/^kiln-ssh-(?:agent-)?(\d+)-/.exec(name)?.[1]);
+    if (!owner || processAlive(owner)) continue;
+    const dir = join(tmpdir(), name);
+    const agent = Number(await readFile(join(dir, "agent.pid"), "utf8").catch(() => ""));
+    const cmdline = agent ? await readFile(`/proc/${agent}/cmdline`, "utf8").catch(() => "") : "";
+    if (cmdline.startsWith("ssh-agent\0") && cmdline.includes(dir)) process.kill(agent, "SIGTERM");
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
