@@ -73,7 +73,7 @@ describe("RUN --mount", () => {
         // Context: write, append and delete; the step itself sees its writes.
         "RUN --mount=type=bind,target=/ctx,rw echo changed > /ctx/data.txt && touch /ctx/new && rm /ctx/other.txt && cat /ctx/data.txt > /seen-ctx && ls /ctx > /ls-ctx && stat -c '%u %g' /ctx/owned.txt > /owner",
         // The next step sees the context unchanged.
-        "RUN --mount=type=bind,target=/ctx cat /ctx/data.txt > /after-ctx && ls /ctx > /ls-after",
+        "RUN --mount=type=bind,target=/ctx cat /ctx/data.txt > /after-ctx && ls /ctx > /ls-after && ! touch /ctx/x",
         // A stage as the source, with readwrite=true and a sub-path.
         "RUN --mount=type=bind,from=stage,source=/data,target=/d,readwrite=true echo more >> /d/f && cat /d/f > /seen-stage",
         "RUN --mount=type=bind,from=stage,source=/data,target=/d cat /d/f > /after-stage",
@@ -96,6 +96,8 @@ describe("RUN --mount", () => {
     expect(await read("after-ctx")).toBe("from the context\n");
     expect((await read("ls-after")).split("\n")).toEqual(expect.arrayContaining(["data.txt", "other.txt"]));
     expect((await read("ls-after")).split("\n")).not.toContain("new");
+    // Read-only too, the context is what BuildKit would transfer: without .dockerignore'd files.
+    expect((await read("ls-after")).split("\n")).not.toContain("ignored.txt");
     expect(await read("seen-stage")).toBe("original\nmore\n");
     expect(await read("after-stage")).toBe("original\n");
     expect(await read("seen-file")).toBe("from the context\nx\n");

@@ -1,13 +1,14 @@
 import { execFile } from "node:child_process";
-import { chmod, chown, cp, lchown, lstat, readdir, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { type CallOptions, type DirectoryRef, type ExecMount, KilnError, type Ref } from "@kiln/core";
 import type { pb } from "@kiln/llb";
 import { resolveInRoot } from "@kiln/snapshotter";
 import { startAgentProxy } from "../ssh/agent-proxy.js";
 import { acquireCacheMount } from "./cache-mounts.js";
+import { copyFiltered, excludesAny } from "./local-copy.js";
 import { makeStepDir } from "./step-dirs.js";
 import type { OpEnvironment } from "./types.js";
 
@@ -44,64 +45,55 @@ export async function prepareMount(
   if (type === MountType.SSH) return sshMount(m, env);
   if (type !== MountType.BIND)
     throw new KilnError("INVALID_ARGUMENT", `unknown mount type ${type} at ${dest}`);
+  return bindMount(m, inputs, env, o);
+}
+
+/**
+ * A bind mount: read-only in place, or a copy when it is writable (`rw`: the step writes to a copy,
+ * deleted afterwards, so neither the source — a snapshot, or the user's own context directory — nor
+ * any layer sees the writes) or when the source is a local directory whose `.dockerignore` leaves
+ * something out below the mounted path (the step sees what BuildKit would have transferred).
+ */
+async function bindMount(
+  m: pb.Mount,
+  inputs: readonly Ref[],
+  env: OpEnvironment,
+  o: CallOptions,
+): Promise<PreparedMount> {
+  const dest = m.dest ?? "";
   const input = (m.input ?? -1) >= 0 ? inputs[m.input ?? 0] : undefined;
   if (!input) throw new KilnError("INVALID_ARGUMENT", `bind mount at ${dest} has no source`);
+  const readonly = m.readonly === true;
   const tree = await input.mount(o);
+  let scratch: string | undefined;
   try {
     const source = await resolveInRoot(tree.path, m.selector || "/");
-    if (m.readonly) {
+    const filter = "directory" in input ? (input as DirectoryRef).filter : undefined;
+    const filtered = filter !== undefined && (await excludesAny(tree.path, source, filter));
+    if (readonly && !filtered) {
       return {
         mount: { dest, mounts: [{ type: "bind", source, options: ["rbind", "ro"] }], readonly: true },
         release: () => tree.release(),
       };
     }
-    // Writable without an output (`rw`): the step writes to a copy, deleted afterwards, so neither the
-    // source (a snapshot, or the user's own context directory) nor any layer sees the writes.
-    const scratch = await makeStepDir(env.storeRoot, "rw-mount");
+    scratch = await makeStepDir(env.storeRoot, "rw-mount");
     const copy = join(scratch, "copy");
-    try {
-      const filter = "directory" in input ? (input as DirectoryRef).filter : undefined;
-      if (filter) await copyFiltered(tree.path, source, copy, filter);
-      else await execFileAsync("cp", ["-a", "--", source, copy]);
-    } catch (err) {
-      await rm(scratch, { recursive: true, force: true });
-      throw err;
-    } finally {
-      await tree.release();
-    }
+    if (filter && filtered) await copyFiltered(tree.path, source, copy, filter);
+    else await execFileAsync("cp", ["-a", "--", source, copy]);
+    await tree.release();
+    const dir = scratch;
     return {
-      mount: { dest, mounts: [{ type: "bind", source: copy, options: ["rbind", "rw"] }] },
-      release: () => rm(scratch, { recursive: true, force: true }),
+      mount: {
+        dest,
+        mounts: [{ type: "bind", source: copy, options: ["rbind", readonly ? "ro" : "rw"] }],
+        readonly,
+      },
+      release: () => rm(dir, { recursive: true, force: true }),
     };
   } catch (err) {
     await tree.release().catch(() => {});
+    if (scratch) await rm(scratch, { recursive: true, force: true });
     throw err;
-  }
-}
-
-/**
- * Copies the part of a local directory its source selected (.dockerignore applied), keeping modes,
- * times and owners like `cp -a` does.
- */
-async function copyFiltered(
-  root: string,
-  source: string,
-  copy: string,
-  filter: (relativePath: string, isDirectory: boolean) => boolean,
-): Promise<void> {
-  await cp(source, copy, {
-    recursive: true,
-    preserveTimestamps: true,
-    verbatimSymlinks: true,
-    filter: async (src) => {
-      const rel = relative(root, src);
-      return rel === "" || rel.startsWith("..") || filter(rel, (await lstat(src)).isDirectory());
-    },
-  });
-  const entries = (await lstat(copy)).isDirectory() ? await readdir(copy, { recursive: true }) : [];
-  for (const rel of ["", ...entries]) {
-    const info = await lstat(join(source, rel));
-    await lchown(join(copy, rel), info.uid, info.gid);
   }
 }
 
