@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PNPM_VERSION=$(node -p 'require("./package.json").packageManager.split("@")[1]')
-APT_PACKAGES=(busybox-static skopeo umoci runc tar gzip xz-utils bzip2 zstd docker-registry apache2-utils openssl git)
+APT_PACKAGES=(busybox-static skopeo umoci runc tar gzip xz-utils bzip2 zstd docker-registry apache2-utils openssl git openssh-client)
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 

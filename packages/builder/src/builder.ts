@@ -15,7 +15,7 @@ import {
 import { createRuncExecutor } from "@kiln/executor";
 import { exporterFor, type ImagePusher } from "@kiln/exporter-oci";
 import { createDockerfileFrontend } from "@kiln/frontend-dockerfile";
-import { loadDefinition, parseGitRef } from "@kiln/llb";
+import { parseGitRef } from "@kiln/llb";
 import {
   createDockerCredentialStore,
   createRegistryClient,
@@ -27,6 +27,8 @@ import { createSolver, vertexGraph } from "@kiln/solver";
 import { createBridge } from "./bridge.js";
 import { createImageResolver, type ImageResolver } from "./image-resolver.js";
 import { createOpResolver } from "./ops/resolver.js";
+import { type Entitlement, preflight } from "./preflight.js";
+import { openSshAgents, type SshSource } from "./ssh/agents.js";
 import { defaultRoot, type LocalStore, openLocalStore, type SnapshotterChoice } from "./store.js";
 
 export interface BuilderOptions {
@@ -68,6 +70,10 @@ export interface BuildRequest {
   readonly progress?: ProgressWriter;
   /** `--secret`: values by id, read only when a step needs them. */
   readonly secrets?: Readonly<Record<string, SecretSource>>;
+  /** `--ssh`: agent sockets or key files by id (`default` when RUN --mount=type=ssh names none). */
+  readonly ssh?: Readonly<Record<string, SshSource>>;
+  /** `--allow`: entitlements granted to the build (`security.insecure`, `network.host`). */
+  readonly allow?: readonly Entitlement[];
 }
 
 /** Where a secret comes from: a file, an environment variable, or bytes. */
@@ -139,6 +145,14 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       { attrs, file, ...(ignoreFile ? { ignoreFile } : {}), platform, bridge },
       o,
     );
+    preflight({
+      definition: solved.definition,
+      locations: solved.locations,
+      allow: req.allow ?? [],
+      secretIds: new Set(Object.keys(req.secrets ?? {})),
+      sshIds: new Set(Object.keys(req.ssh ?? {})),
+    });
+    const ssh = req.ssh && Object.keys(req.ssh).length > 0 ? await openSshAgents(req.ssh) : undefined;
     const env = {
       refs: s.refs,
       content: s.content,
@@ -147,10 +161,10 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       ociStores: bridge.ociStores,
       storeRoot: s.root,
       secret: (id: string) => readSecret(req.secrets?.[id]),
+      ...(ssh ? { ssh } : {}),
       ...(executor ? { executor } : {}),
       registry: registryClient(),
     };
-    requireSecrets(solved.definition, req.secrets ?? {});
     const solver = createSolver<Ref>({
       resolveOp: createOpResolver(env),
       cache: s.results,
@@ -167,6 +181,7 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       throw withLocation(err, solved.locations);
     } finally {
       s.fileDigests.flush();
+      await ssh?.close();
     }
     if ("directory" in result) {
       throw new KilnError("FAILED_PRECONDITION", "the build result is a local directory, not an image");
@@ -308,30 +323,5 @@ async function readSecret(source: SecretSource | undefined): Promise<Uint8Array 
     return await readFile(source.file);
   } catch (cause) {
     throw new KilnError("NOT_FOUND", `cannot read secret file ${source.file}`, { cause });
-  }
-}
-
-/** A required secret that was not given fails the build before any step runs (not halfway through). */
-function requireSecrets(
-  definition: import("@kiln/core").Definition,
-  secrets: Readonly<Record<string, SecretSource>>,
-): void {
-  const missing = new Set<string>();
-  for (const { op } of loadDefinition(definition).ops.values()) {
-    if (op.op?.case !== "exec") continue;
-    const exec = op.op.value;
-    for (const m of exec.mounts ?? []) {
-      const opt = m.secretOpt;
-      if (m.mountType === 1 && opt && !opt.optional && !(opt.id && secrets[opt.id]))
-        missing.add(opt.id ?? "");
-    }
-    for (const e of exec.secretenv ?? [])
-      if (!e.optional && !(e.id && secrets[e.id])) missing.add(e.id ?? "");
-  }
-  if (missing.size > 0) {
-    const ids = [...missing].sort();
-    throw new KilnError("NOT_FOUND", `secret${ids.length > 1 ? "s" : ""} ${ids.join(", ")} not found`, {
-      hint: ids.map((id) => `--secret id=${id},src=FILE`).join(" "),
-    });
   }
 }

@@ -8,4 +8,6 @@ export {
 } from "./builder.js";
 export { createOpResolver } from "./ops/resolver.js";
 export type { OpEnvironment } from "./ops/types.js";
+export { ENTITLEMENTS, type Entitlement } from "./preflight.js";
+export type { SshSource } from "./ssh/agents.js";
 export { defaultRoot, type LocalStore, openLocalStore, type SnapshotterChoice } from "./store.js";

@@ -16,6 +16,7 @@ import {
   createNativeSnapshotter,
   createOverlaySnapshotter,
 } from "@kiln/snapshotter";
+import { removeStaleStepDirs } from "./ops/step-dirs.js";
 
 /**
  * The local store: one directory holding content blobs, snapshots and SQLite metadata. Several kiln
@@ -57,6 +58,7 @@ export async function openLocalStore(
         : await createDefaultSnapshotter(snapshotterRoot);
   const refs = createRefManager({ metadata, snapshotter, content });
   await refs.cleanupStale(o);
+  await removeStaleStepDirs(root);
   const fileDigests = createFileDigestMemo(metadata);
   return {
     root,

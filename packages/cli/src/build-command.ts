@@ -1,8 +1,15 @@
 import { writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import type { Builder } from "@kiln/builder";
+import { type Builder, ENTITLEMENTS } from "@kiln/builder";
 import { KilnError, parsePlatform } from "@kiln/core";
-import { parseBuildContexts, parseKeyValues, parseOutput, parseSecrets } from "./parse-flags.js";
+import {
+  parseAllow,
+  parseBuildContexts,
+  parseKeyValues,
+  parseOutput,
+  parseSecrets,
+  parseSsh,
+} from "./parse-flags.js";
 import { createRenderer, type ProgressMode } from "./progress/renderers.js";
 
 export interface BuildFlags {
@@ -20,6 +27,8 @@ export interface BuildFlags {
   metadataFile?: string;
   push?: boolean;
   secret: string[];
+  ssh: string[];
+  allow: string[];
   call?: string;
   check?: boolean;
   load?: boolean;
@@ -59,6 +68,8 @@ export async function runBuild(
         labels: parseKeyValues(flags.label, "--label"),
         outputs,
         secrets: parseSecrets(flags.secret, process.env),
+        ssh: parseSsh(flags.ssh, process.env),
+        allow: parseAllow(flags.allow, ENTITLEMENTS),
         tags: flags.tag,
         noCache: !flags.cache,
         ...(flags.platform ? { platform: parsePlatform(flags.platform) } : {}),

@@ -64,6 +64,18 @@ program
     collect,
     [],
   )
+  .option(
+    "--ssh <spec>",
+    "SSH agent socket or keys for RUN --mount=type=ssh: default|<id>[=<socket>|<key>[,<key>]]; repeatable",
+    collect,
+    [],
+  )
+  .option(
+    "--allow <entitlement>",
+    "allow extra privileged entitlement: security.insecure, network.host; repeatable",
+    collect,
+    [],
+  )
   .option("--call <request>", "what to run: build (default), check, targets", "build")
   .option("--check", "shorthand for --call=check")
   .option("--push", "shorthand for --output=type=registry (push the image to its -t names)")

@@ -98,6 +98,44 @@ export function parseSecrets(
   return out;
 }
 
+/**
+ * buildx's `--ssh default|<id>[=<socket>|<key>[,<key>]]`. Without paths the id forwards the agent
+ * at $SSH_AUTH_SOCK.
+ */
+export function parseSsh(
+  values: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): Record<string, { paths: string[] }> {
+  const out: Record<string, { paths: string[] }> = {};
+  for (const value of values) {
+    const eq = value.indexOf("=");
+    const id = eq < 0 ? value : value.slice(0, eq);
+    if (!id) throw new KilnError("INVALID_ARGUMENT", `--ssh ${JSON.stringify(value)}: the id is empty`);
+    if (out[id]) throw new KilnError("INVALID_ARGUMENT", `--ssh: duplicate agent ID ${JSON.stringify(id)}`);
+    const paths = eq < 0 ? [] : value.slice(eq + 1).split(",");
+    out[id] = {
+      paths:
+        paths.length === 0 || (paths.length === 1 && paths[0] === "") ? [env.SSH_AUTH_SOCK ?? ""] : paths,
+    };
+  }
+  return out;
+}
+
+/** buildx's `--allow`: entitlements, each flag one or a comma-separated list. */
+export function parseAllow<T extends string>(values: readonly string[], known: readonly T[]): T[] {
+  const out: T[] = [];
+  for (const value of values.flatMap((v) => v.split(","))) {
+    const name = value.trim();
+    if (!known.includes(name as T)) {
+      throw new KilnError("INVALID_ARGUMENT", `--allow: unknown entitlement ${name}`, {
+        hint: `known entitlements: ${known.join(", ")}`,
+      });
+    }
+    if (!out.includes(name as T)) out.push(name as T);
+  }
+  return out;
+}
+
 // --- Internal helpers ---
 
 function splitCsv(text: string): string[] {

@@ -1,8 +1,9 @@
+import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { makeTempDir, type TempDir } from "@kiln/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { busybox, events, kiln } from "./e2e-helpers.test-helpers.js";
+import { busybox, events, kiln, run } from "./e2e-helpers.test-helpers.js";
 
 let tmp: TempDir;
 let root: string;
@@ -20,6 +21,20 @@ async function context(name: string, dockerfile: string): Promise<string> {
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, "Dockerfile"), dockerfile);
   return dir;
+}
+
+/** The image config of an OCI archive, read with tar (the exporter's output as a user would see it). */
+async function imageConfig(
+  archive: string,
+): Promise<{ config?: { Env?: string[] }; history: { created_by?: string }[] }> {
+  const list = async (path: string) => {
+    const r = await run("tar", ["-xOf", archive, path]);
+    expect(r.code, r.stderr).toBe(0);
+    return JSON.parse(r.stdout);
+  };
+  const index = await list("index.json");
+  const manifest = await list(`blobs/sha256/${index.manifests[0].digest.slice(7)}`);
+  return list(`blobs/sha256/${manifest.config.digest.slice(7)}`);
 }
 
 describe("RUN in real containers (runc)", () => {
@@ -131,6 +146,113 @@ describe("RUN in real containers (runc)", () => {
     expect(await readFile(join(out, "a.txt"), "utf8")).toBe("line a\n");
     expect(await readFile(join(out, "b.txt"), "utf8")).toBe("line b\n");
   }, 60_000);
+
+  it("runs a #! heredoc with its interpreter, from a file that is not left in the image", async () => {
+    const dir = await context(
+      "shebang",
+      [
+        "FROM busybox",
+        "RUN ln -s busybox /bin/awk",
+        // awk syntax: this only works when the kernel starts the script with /bin/awk.
+        "RUN <<EOF",
+        "#!/bin/awk -f",
+        'BEGIN { print "from awk" > "/awk.txt" }',
+        "EOF",
+        "RUN <<-EOT",
+        "\t#!/bin/sh",
+        '\techo "$0" > /script-path.txt',
+        "\tEOT",
+      ].join("\n"),
+    );
+    const out = join(tmp.path, "out-shebang");
+    const r = await kiln([
+      "build",
+      "--root",
+      root,
+      "--progress",
+      "rawjson",
+      ...contextFlags,
+      "-o",
+      `type=local,dest=${out}`,
+      dir,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await readFile(join(out, "awk.txt"), "utf8")).toBe("from awk\n");
+    // The script ran as a file under /dev/pipes/ (BuildKit's path), which is not part of the rootfs.
+    expect(await readFile(join(out, "script-path.txt"), "utf8")).toBe("/dev/pipes/EOT\n");
+    expect(existsSync(join(out, "dev", "pipes"))).toBe(false);
+    // The step name carries the heredoc's first line, as in BuildKit.
+    const names = events(r.stderr).map((e) => e.name ?? "");
+    expect(names).toContain("[stage-0 3/4] RUN <<EOF (#!/bin/awk -f...)");
+    expect(names).toContain("[internal] preparing inline document");
+  }, 60_000);
+
+  it("passes proxy build args to RUN without ARG, outside the cache key, config and history", async () => {
+    const dockerfile = 'FROM busybox\nRUN echo "$HTTP_PROXY|$http_proxy|$NO_PROXY|$all_proxy" > /proxy.txt\n';
+    const dir = await context("proxy", dockerfile);
+    const build = async (name: string, args: string[]) => {
+      const out = join(tmp.path, `out-proxy-${name}`);
+      const tar = join(tmp.path, `proxy-${name}.tar`);
+      const flags = args.flatMap((a) => ["--build-arg", a]);
+      const r = await kiln([
+        "build",
+        "--root",
+        root,
+        "--progress",
+        "rawjson",
+        ...contextFlags,
+        ...flags,
+        "-o",
+        `type=local,dest=${out}`,
+        "-o",
+        `type=oci,dest=${tar}`,
+        dir,
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      return { r, out, tar };
+    };
+    const first = await build("one", [
+      "HTTP_PROXY=http://127.0.0.1:3128",
+      "no_proxy=127.0.0.1",
+      "ALL_PROXY=socks5://127.0.0.1:1080",
+    ]);
+    expect(await readFile(join(first.out, "proxy.txt"), "utf8")).toBe(
+      "http://127.0.0.1:3128|http://127.0.0.1:3128|127.0.0.1|socks5://127.0.0.1:1080\n",
+    );
+    const config = await imageConfig(first.tar);
+    expect(JSON.stringify(config)).not.toContain("127.0.0.1");
+    expect(config.history.at(-1)?.created_by).toBe(
+      `RUN /bin/sh -c echo "$HTTP_PROXY|$http_proxy|$NO_PROXY|$all_proxy" > /proxy.txt # buildkit`,
+    );
+    // Another proxy keeps the step cached (the value of the first build stays in the result).
+    const second = await build("two", ["HTTP_PROXY=http://127.0.0.1:9999"]);
+    const cached = events(second.r.stderr)
+      .filter((e) => e.type === "vertex.cached")
+      .map((e) => e.name ?? "");
+    expect(cached.some((n) => n.includes("proxy.txt"))).toBe(true);
+    expect(await readFile(join(second.out, "proxy.txt"), "utf8")).toContain("3128");
+    // Declared with ARG, it is an ordinary build arg: in the key (the step runs again) and the history.
+    const declared = await context(
+      "proxy-arg",
+      `FROM busybox\nARG HTTP_PROXY\n${dockerfile.split("\n")[1]}\n`,
+    );
+    const tar = join(tmp.path, "proxy-arg.tar");
+    const r = await kiln([
+      "build",
+      "--root",
+      root,
+      ...contextFlags,
+      "--build-arg",
+      "HTTP_PROXY=http://127.0.0.1:9999",
+      "-o",
+      `type=oci,dest=${tar}`,
+      declared,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await imageConfig(tar)).history.at(-1)?.created_by).toMatch(
+      /^RUN \|1 HTTP_PROXY=http:\/\/127\.0\.0\.1:9999 /,
+    );
+  }, 120_000);
 
   it("runs the base stage's ONBUILD triggers at the start of the child stage, once", async () => {
     const dir = await context(

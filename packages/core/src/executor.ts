@@ -21,11 +21,18 @@ export interface ExecMount {
 
 export type NetworkMode = "sandbox" | "host" | "none";
 
+/**
+ * `insecure` (RUN --security=insecure, after the `security.insecure` entitlement was granted): every
+ * capability, no masked or read-only kernel paths, writable /sys, all devices allowed.
+ */
+export type SecurityMode = "sandbox" | "insecure";
+
 export interface ExecRequest {
   readonly rootfs: readonly Mount[];
   readonly mounts: readonly ExecMount[];
   readonly process: ProcessSpec;
   readonly network?: NetworkMode;
+  readonly security?: SecurityMode;
   readonly hostname?: string;
   /** Receives output as it is produced. */
   readonly stdout?: (chunk: Uint8Array) => void;

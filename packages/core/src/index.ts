@@ -32,7 +32,7 @@ export {
   type SourceLocation,
   throwIfAborted,
 } from "./errors.js";
-export type { ExecMount, ExecRequest, Executor, NetworkMode, ProcessSpec } from "./executor.js";
+export type { ExecMount, ExecRequest, Executor, NetworkMode, ProcessSpec, SecurityMode } from "./executor.js";
 export type { Exporter, ExportRequest, ExportResponse } from "./exporter.js";
 export type { Frontend, FrontendBridge, FrontendRequest, FrontendResult, ResolvedImage } from "./frontend.js";
 export {

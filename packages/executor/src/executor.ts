@@ -139,6 +139,7 @@ export function createRuncExecutor(options: RuncExecutorOptions): RuncExecutor {
       user,
       hostname,
       network: req.network ?? "sandbox",
+      ...(req.security === "insecure" ? { security: "insecure" as const } : {}),
       mounts: ociMounts,
     });
     await writeFile(join(bundle, "config.json"), JSON.stringify(spec, null, 2));

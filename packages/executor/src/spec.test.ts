@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { capabilitiesOfMask } from "./insecure.js";
 import { buildSpec, DEFAULT_CAPABILITIES, type SpecInput, withDefaultPath } from "./spec.js";
 
 const input: SpecInput = {
@@ -15,8 +16,14 @@ const input: SpecInput = {
 
 type Spec = {
   process: { env: string[]; user: unknown; capabilities: Record<string, string[]>; noNewPrivileges: boolean };
-  linux: { namespaces: { type: string }[]; maskedPaths: string[]; readonlyPaths: string[] };
-  mounts: { destination: string }[];
+  linux: {
+    namespaces: { type: string }[];
+    maskedPaths: string[];
+    readonlyPaths: string[];
+    resources: { devices: { allow: boolean; type?: string }[] };
+    devices?: { path: string }[];
+  };
+  mounts: { destination: string; options: string[] }[];
 };
 
 describe("buildSpec", () => {
@@ -46,6 +53,33 @@ describe("buildSpec", () => {
       "/sys/fs/cgroup",
       "/etc/hosts",
     ]);
+  });
+
+  it("insecure mode: kiln's own capabilities, nothing masked or read-only, writable /sys, all devices", () => {
+    const spec = buildSpec({ ...input, security: "insecure" }) as Spec;
+    const caps = spec.process.capabilities;
+    // The test runs as root: kiln's own effective set includes CAP_SYS_ADMIN.
+    expect(caps.bounding).toContain("CAP_SYS_ADMIN");
+    for (const set of ["effective", "permitted", "inheritable", "ambient"])
+      expect(caps[set]).toEqual(caps.bounding);
+    expect(spec.linux.maskedPaths).toEqual([]);
+    expect(spec.linux.readonlyPaths).toEqual([]);
+    const options = (dest: string) => spec.mounts.find((m) => m.destination === dest)?.options;
+    expect(options("/sys")).not.toContain("ro");
+    expect(options("/sys/fs/cgroup")).not.toContain("ro");
+    expect(spec.linux.resources.devices).toEqual([
+      { allow: true, type: "c", access: "rwm" },
+      { allow: true, type: "b", access: "rwm" },
+    ]);
+    expect(spec.linux.devices?.map((d) => d.path)).toContain("/dev/fuse");
+    // The sandbox default keeps /sys read-only.
+    expect((buildSpec(input) as Spec).mounts.find((m) => m.destination === "/sys")?.options).toContain("ro");
+  });
+
+  it("maps an effective capability mask to names", () => {
+    // Docker's default set, as /proc/self/status shows it in a default container.
+    expect(capabilitiesOfMask("00000000a80425fb").sort()).toEqual([...DEFAULT_CAPABILITIES].sort());
+    expect(capabilitiesOfMask("0")).toEqual([]);
   });
 
   it("adds the default PATH only when missing", () => {

@@ -1,4 +1,5 @@
-import { DEFAULT_PATH_ENV, type NetworkMode } from "@kiln/core";
+import { DEFAULT_PATH_ENV, type NetworkMode, type SecurityMode } from "@kiln/core";
+import { insecureDevices, ownCapabilities } from "./insecure.js";
 import type { ExecUser } from "./user.js";
 
 /** An entry of the OCI runtime spec's `mounts` array. */
@@ -19,6 +20,8 @@ export interface SpecInput {
   readonly user: ExecUser;
   readonly hostname: string;
   readonly network: NetworkMode;
+  /** Default `sandbox`; `insecure` only once the `security.insecure` entitlement was granted. */
+  readonly security?: SecurityMode;
   /** Per-run /etc files and the request's mounts, in mount order. */
   readonly mounts: readonly OciMount[];
 }
@@ -114,6 +117,16 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
   const namespaces = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
   // A new network namespace without a path: the runtime brings up loopback and nothing else.
   if (ownsNetworkNamespace(input.network)) namespaces.push({ type: "network" });
+  const insecure = input.security === "insecure";
+  const caps = insecure ? ownCapabilities() : [...DEFAULT_CAPABILITIES];
+  // Insecure steps may write to /sys and the cgroup file system, as in BuildKit.
+  const standard = insecure
+    ? STANDARD_MOUNTS.map((m) =>
+        m.type === "sysfs" || m.type === "cgroup"
+          ? { ...m, options: m.options.filter((o) => o !== "ro") }
+          : m,
+      )
+    : STANDARD_MOUNTS;
   return {
     ociVersion: "1.0.2",
     process: {
@@ -127,9 +140,10 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       env: withDefaultPath(input.env),
       cwd: input.cwd,
       capabilities: {
-        bounding: [...DEFAULT_CAPABILITIES],
-        effective: [...DEFAULT_CAPABILITIES],
-        permitted: [...DEFAULT_CAPABILITIES],
+        bounding: [...caps],
+        effective: [...caps],
+        permitted: [...caps],
+        ...(insecure ? { inheritable: [...caps], ambient: [...caps] } : {}),
       },
       // No rlimits: the process inherits kiln's (BuildKit drops containerd's 1024 default the same way).
       // A fixed hard limit above the host's cannot be set anyway: the runtime applies rlimits after it
@@ -139,13 +153,21 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     },
     root: { path: input.rootPath, readonly: input.rootReadonly },
     hostname: input.hostname,
-    mounts: [...STANDARD_MOUNTS, ...input.mounts].map((m) => ({ ...m, options: [...m.options] })),
+    mounts: [...standard, ...input.mounts].map((m) => ({ ...m, options: [...m.options] })),
     linux: {
       namespaces,
-      // Deny every device node; the runtime adds its default allow list (null, zero, tty, ptmx, ...).
-      resources: { devices: [{ allow: false, access: "rwm" }] },
-      maskedPaths: [...MASKED_PATHS],
-      readonlyPaths: [...READONLY_PATHS],
+      resources: {
+        devices: insecure
+          ? [
+              { allow: true, type: "c", access: "rwm" },
+              { allow: true, type: "b", access: "rwm" },
+            ]
+          : // Deny every device node; the runtime adds its default allow list (null, zero, tty, ptmx, ...).
+            [{ allow: false, access: "rwm" }],
+      },
+      ...(insecure ? { devices: insecureDevices() } : {}),
+      maskedPaths: insecure ? [] : [...MASKED_PATHS],
+      readonlyPaths: insecure ? [] : [...READONLY_PATHS],
     },
   };
 }

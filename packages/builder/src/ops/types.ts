@@ -1,6 +1,7 @@
 import type { FileDigestMemo, RefManager } from "@kiln/cache";
 import type { ContentStore, Executor, Ref } from "@kiln/core";
 import type { RegistryClient } from "@kiln/registry";
+import type { SshAgents } from "../ssh/agents.js";
 
 /**
  * The decoded `pb.Op` as the builder reads it: a structural subset of `@kiln/llb`'s types, so the op
@@ -37,6 +38,8 @@ export interface OpEnvironment {
   readonly registry?: RegistryClient;
   /** Secret values by id (`--secret`); undefined when the build has no such secret. */
   readonly secret?: (id: string) => Promise<Uint8Array | undefined>;
+  /** `--ssh` agents by id; undefined when the build forwards none. */
+  readonly ssh?: SshAgents;
   /** Store directory (full RUN logs live under `logs/`). */
   readonly storeRoot: string;
 }

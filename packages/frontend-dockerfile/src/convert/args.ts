@@ -55,3 +55,41 @@ const IMPLICIT_ARGS = new Set([
   "BUILDKIT_SYNTAX",
   "BUILDKIT_DOCKERFILE_CHECK",
 ]);
+
+/** The proxy settings of an ExecOp (`pb.ProxyEnv`'s fields). */
+export interface ProxyEnv {
+  httpProxy?: string;
+  httpsProxy?: string;
+  ftpProxy?: string;
+  noProxy?: string;
+  allProxy?: string;
+}
+
+const PROXY_FIELDS: Readonly<Record<string, keyof ProxyEnv>> = {
+  http_proxy: "httpProxy",
+  https_proxy: "httpsProxy",
+  ftp_proxy: "ftpProxy",
+  no_proxy: "noProxy",
+  all_proxy: "allProxy",
+};
+
+/**
+ * Proxy build args (any case of HTTP_PROXY, HTTPS_PROXY, FTP_PROXY, NO_PROXY, ALL_PROXY) reach every
+ * RUN without an ARG declaration, as the ExecOp's proxy settings: the step sees them, but they stay
+ * out of its cache key, the image config and the history. With several spellings of one name, the
+ * last in byte order wins, as in BuildKit.
+ */
+export function proxyEnvFromBuildArgs(attrs: Readonly<Record<string, string>>): ProxyEnv | undefined {
+  const out: ProxyEnv = {};
+  let any = false;
+  const names = Object.keys(attrs)
+    .filter((k) => k.startsWith("build-arg:"))
+    .sort();
+  for (const key of names) {
+    const field = PROXY_FIELDS[key.slice(10).toLowerCase()];
+    if (!field) continue;
+    out[field] = attrs[key] ?? "";
+    any = true;
+  }
+  return any ? out : undefined;
+}

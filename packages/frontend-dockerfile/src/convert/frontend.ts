@@ -15,7 +15,7 @@ import { parseIgnoreFile } from "../dockerignore/index.js";
 import { type Command, parseInstruction, parseStages } from "../instructions/index.js";
 import { parse } from "../parser/index.js";
 import { createLexer } from "../shell/index.js";
-import { createBuildArgs, platformArgs } from "./args.js";
+import { createBuildArgs, platformArgs, proxyEnvFromBuildArgs } from "./args.js";
 import { dispatchCopy } from "./copy.js";
 import { applyDirectives } from "./directives.js";
 import { dispatchMetadata } from "./metadata.js";
@@ -73,6 +73,7 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
     file,
     lexer,
     buildArgs,
+    proxyEnv: proxyEnvFromBuildArgs(req.attrs),
     globalArgs,
     plan,
     context,

@@ -1,7 +1,7 @@
 import type { ImageConfig, Platform, SourceLocation } from "@kiln/core";
 import type { State } from "@kiln/llb";
 import type { ShellLexer } from "../shell/index.js";
-import type { BuildArgs } from "./args.js";
+import type { BuildArgs, ProxyEnv } from "./args.js";
 import type { BuildPlan, StagePlan } from "./stages.js";
 
 /** The state of one stage while its instructions are converted. */
@@ -24,6 +24,8 @@ export interface ConvertContext {
   readonly file: string;
   readonly lexer: ShellLexer;
   readonly buildArgs: BuildArgs;
+  /** Proxy build args, passed to every RUN outside its cache key. */
+  readonly proxyEnv: ProxyEnv | undefined;
   readonly globalArgs: ReadonlyMap<string, string>;
   readonly plan: BuildPlan;
   /** The build context as an LLB state (with .dockerignore excludes). */
