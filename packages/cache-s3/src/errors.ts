@@ -1,0 +1,104 @@
+import { isKilnError, KilnError, type KilnErrorCode, redactCredentials } from "@kiln/core";
+
+/** Error codes of Node's sockets and the SDK's HTTP handler that mean "the service is not reachable". */
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EAI_AGAIN",
+  "ENOTFOUND",
+  "ENETUNREACH",
+  "EHOSTUNREACH",
+  "ERR_STREAM_PREMATURE_CLOSE",
+]);
+
+interface SdkErrorShape {
+  name?: string;
+  code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number; requestId?: string };
+  $fault?: "client" | "server";
+}
+
+const PERMISSION_NAMES = new Set([
+  "AccessDenied",
+  "InvalidAccessKeyId",
+  "SignatureDoesNotMatch",
+  "ExpiredToken",
+  "InvalidToken",
+  "CredentialsProviderError",
+]);
+
+function codeFor(e: SdkErrorShape): KilnErrorCode {
+  const status = e.$metadata?.httpStatusCode;
+  if (e.name && PERMISSION_NAMES.has(e.name)) return "PERMISSION_DENIED";
+  if (e.name === "NoSuchKey" || e.name === "NotFound" || e.name === "NoSuchBucket") return "NOT_FOUND";
+  if (e.name === "PreconditionFailed" || status === 412) return "FAILED_PRECONDITION";
+  if (status === 401 || status === 403) return "PERMISSION_DENIED";
+  if (status === 404) return "NOT_FOUND";
+  if (status !== undefined && status >= 500) return "UNAVAILABLE";
+  if (status === 429 || e.name === "SlowDown" || e.name === "TimeoutError" || e.name === "RequestTimeout")
+    return "UNAVAILABLE";
+  if (e.code && NETWORK_CODES.has(e.code)) return "UNAVAILABLE";
+  if (status !== undefined && status >= 400) return "INVALID_ARGUMENT";
+  return "UNAVAILABLE";
+}
+
+function networkCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && NETWORK_CODES.has(code)) return code;
+    // AggregateError from a dual-stack connect attempt keeps the socket errors in `errors`.
+    const inner = (e as { errors?: unknown }).errors;
+    if (Array.isArray(inner)) for (const i of inner) if (i instanceof Error) return networkCode(i);
+  }
+  return undefined;
+}
+
+const HINTS: Partial<Record<KilnErrorCode, string>> = {
+  PERMISSION_DENIED:
+    "check the S3 credentials (access_key_id/secret_access_key/session_token, AWS_* variables or the AWS profile) and the bucket policy",
+  UNAVAILABLE: "the S3 endpoint is unreachable or failing; check endpoint_url/region and try again",
+  NOT_FOUND: "check bucket, region and prefix",
+};
+
+/**
+ * Maps an AWS SDK (or socket) failure to a KilnError. The SDK's own error object is not kept as
+ * `cause`: it carries the signed request, and the message is rebuilt from name and text only.
+ */
+export function s3Error(what: string, err: unknown, signal?: AbortSignal): KilnError {
+  if (isKilnError(err)) return err;
+  const e = (err ?? {}) as SdkErrorShape;
+  if (signal?.aborted || e.name === "AbortError") {
+    return new KilnError("CANCELED", `${what}: canceled`, { cause: signal?.reason });
+  }
+  const socket = networkCode(err);
+  const code: KilnErrorCode = socket ? "UNAVAILABLE" : codeFor(e);
+  const status = e.$metadata?.httpStatusCode;
+  const detail = [e.name, socket, status !== undefined ? `HTTP ${status}` : undefined]
+    .filter((x) => x !== undefined && x !== "Error")
+    .join(", ");
+  const text = e.message && e.message !== e.name ? e.message : "";
+  const message = redactCredentials(`${what}: ${[detail, text].filter(Boolean).join(": ") || "failed"}`);
+  const hint = HINTS[code];
+  return new KilnError(code, message, {
+    ...(hint ? { hint } : {}),
+    details: {
+      ...(status !== undefined ? { status } : {}),
+      ...(e.$metadata?.requestId ? { requestId: e.$metadata.requestId } : {}),
+      ...(e.name ? { s3Error: e.name } : {}),
+    },
+  });
+}
+
+/** True for a 404 (missing key or bucket), which `info` and `readPointer` turn into `undefined`. */
+export function isS3NotFound(err: unknown): boolean {
+  const e = (err ?? {}) as SdkErrorShape;
+  return (
+    e.name === "NoSuchKey" ||
+    e.name === "NotFound" ||
+    (e.$metadata?.httpStatusCode === 404 && e.name !== "NoSuchBucket")
+  );
+}
