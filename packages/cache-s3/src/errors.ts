@@ -102,3 +102,8 @@ export function isS3NotFound(err: unknown): boolean {
     (e.$metadata?.httpStatusCode === 404 && e.name !== "NoSuchBucket")
   );
 }
+
+/** A broken or refused connection (worth resuming or retrying), as opposed to an answer from S3. */
+export function isNetworkFailure(err: unknown): boolean {
+  return networkCode(err) !== undefined || (err as { name?: string } | undefined)?.name === "TimeoutError";
+}

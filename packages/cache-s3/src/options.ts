@@ -46,7 +46,10 @@ export interface S3CacheOptions {
   readonly retryMode?: "standard" | "adaptive";
   /** `retry_max_attempts` (≥ 1; the SDK's default is 3). */
   readonly retryMaxAttempts?: number;
-  /** `disable_accept_encoding`: never send `Accept-Encoding` (for services that compress responses). */
+  /**
+   * `disable_accept_encoding`: accepted for compatibility. BuildKit's Go client adds `Accept-Encoding:
+   * gzip` by itself; the JavaScript SDK never sends the header, so there is nothing to turn off.
+   */
   readonly disableAcceptEncoding?: boolean;
 }
 

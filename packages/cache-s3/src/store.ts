@@ -24,6 +24,7 @@ import {
   S3_CACHE_TYPE,
   type S3CacheOptions,
 } from "./options.js";
+import { resumingBody } from "./resuming-read.js";
 import { digestVerifier, pipeChecked } from "./verify.js";
 
 /** Tuning that is not a BuildKit attribute; tests lower the part size to exercise multipart uploads. */
@@ -67,16 +68,6 @@ export function createS3BlobStore(input: S3CacheOptions, tuning: S3StoreTuning =
       ...(options.endpointUrl ? { endpoint: options.endpointUrl } : {}),
       ...(options.credentials ? { credentials: options.credentials } : {}),
     });
-    if (options.disableAcceptEncoding) {
-      client.middlewareStack.add(
-        (next) => (args) => {
-          const headers = (args.request as { headers?: Record<string, string> }).headers;
-          if (headers) delete headers["accept-encoding"];
-          return next(args);
-        },
-        { step: "finalizeRequest", name: "kilnDropAcceptEncoding" },
-      );
-    }
     return client;
   };
 
@@ -179,18 +170,28 @@ export function createS3BlobStore(input: S3CacheOptions, tuning: S3StoreTuning =
 
     async read(desc, o = {}) {
       const key = blobKey(desc.digest);
-      const res = await send(`read ${where(key)}`, o, (c, abortSignal) =>
-        c.send(new GetObjectCommand({ Bucket: bucket, Key: key }), abortSignal ? { abortSignal } : {}),
-      ).catch((err: KilnError) => {
+      const what = `read ${desc.digest} from ${where(key)}`;
+      const get = async (offset: number, call: CallOptions) => {
+        const res = await send(what, call, (c, abortSignal) =>
+          c.send(
+            new GetObjectCommand({
+              Bucket: bucket,
+              Key: key,
+              ...(offset > 0 ? { Range: `bytes=${offset}-` } : {}),
+            }),
+            abortSignal ? { abortSignal } : {},
+          ),
+        );
+        return { body: res.Body as Readable, contentRange: res.ContentRange };
+      };
+      const first = await get(0, o).catch((err: KilnError) => {
         if (err.code === "NOT_FOUND") {
           throw new KilnError("NOT_FOUND", `blob ${desc.digest} is not in ${where(key)}`, { cause: err });
         }
         throw err;
       });
-      const what = `read ${desc.digest} from ${where(key)}`;
-      return pipeChecked(res.Body as Readable, digestVerifier(desc, what), (err) =>
-        s3Error(what, err, o.signal),
-      );
+      const body = resumingBody(first.body, get, what, options.retryMaxAttempts, o);
+      return pipeChecked(body, digestVerifier(desc, what), (err) => s3Error(what, err, o.signal));
     },
 
     async readPointer(name, o = {}) {
