@@ -31,8 +31,26 @@ const PERMISSION_NAMES = new Set([
   "CredentialsProviderError",
 ]);
 
+/** Answers that mean "you are talking to the bucket the wrong way" (region, addressing style). */
+const WRONG_REGION_NAMES = new Set([
+  "PermanentRedirect",
+  "AuthorizationHeaderMalformed",
+  "IllegalLocationConstraintException",
+]);
+
+function isWrongRegion(e: SdkErrorShape): boolean {
+  const status = e.$metadata?.httpStatusCode;
+  // A HEAD has no body, so S3 can only say 400 or 301 where a GET would name the problem.
+  return (
+    (e.name !== undefined && WRONG_REGION_NAMES.has(e.name)) ||
+    status === 301 ||
+    (status === 400 && (e.name === "BadRequest" || e.name === "Unknown" || e.name === "400"))
+  );
+}
+
 function codeFor(e: SdkErrorShape): KilnErrorCode {
   const status = e.$metadata?.httpStatusCode;
+  if (isWrongRegion(e)) return "INVALID_ARGUMENT";
   if (e.name && PERMISSION_NAMES.has(e.name)) return "PERMISSION_DENIED";
   if (e.name === "NoSuchKey" || e.name === "NotFound" || e.name === "NoSuchBucket") return "NOT_FOUND";
   if (e.name === "PreconditionFailed" || status === 412) return "FAILED_PRECONDITION";
@@ -56,6 +74,9 @@ function networkCode(err: unknown): string | undefined {
   }
   return undefined;
 }
+
+const WRONG_REGION_HINT =
+  "S3 refused how the bucket was addressed: check that region= is the bucket's region, and for S3-compatible services set endpoint_url= and use_path_style=true";
 
 const HINTS: Partial<Record<KilnErrorCode, string>> = {
   PERMISSION_DENIED:
@@ -82,7 +103,7 @@ export function s3Error(what: string, err: unknown, signal?: AbortSignal): KilnE
     .join(", ");
   const text = e.message && e.message !== e.name ? e.message : "";
   const message = redactCredentials(`${what}: ${[detail, text].filter(Boolean).join(": ") || "failed"}`);
-  const hint = HINTS[code];
+  const hint = !socket && isWrongRegion(e) ? WRONG_REGION_HINT : HINTS[code];
   return new KilnError(code, message, {
     ...(hint ? { hint } : {}),
     details: {

@@ -120,4 +120,49 @@ describe("s3 store behind a faulty connection", () => {
     expect(`${err.message} ${JSON.stringify(err.details)}`).not.toContain(s3.credentials.secretAccessKey);
     await store.close?.();
   });
+
+  it("uploads carry no CRC checksum headers or trailers, which several S3-compatible services reject", async () => {
+    const store = await through();
+    const start = proxy.requests.length;
+    const small = blob(1000);
+    const large = blob(6 * 1024 * 1024);
+    await store.write(small.desc, Readable.from([small.data]));
+    await store.write(large.desc, Readable.from([large.data]));
+    await store.writePointer("main", Buffer.from("{}"));
+    const uploads = proxy.requests.slice(start).filter((r) => r.method === "PUT" || r.method === "POST");
+    expect(uploads.length).toBeGreaterThanOrEqual(4);
+    for (const r of uploads) {
+      const names = Object.keys(r.headers);
+      expect(
+        names.filter(
+          (h) =>
+            h.startsWith("x-amz-checksum") || h === "x-amz-trailer" || h === "x-amz-sdk-checksum-algorithm",
+        ),
+      ).toEqual([]);
+      expect(String(r.headers["content-encoding"] ?? "")).not.toContain("aws-chunked");
+    }
+    await store.close?.();
+  });
+
+  it("a wrong region or addressing style (400 on HEAD, 301 PermanentRedirect) says so in the hint", async () => {
+    const store = await through();
+    proxy.setFault((r) => (r.method === "HEAD" ? { status: 400 } : undefined));
+    const head = (await store.info(sha256("x")).catch((e: unknown) => e)) as KilnError;
+    proxy.setFault((r) =>
+      r.method === "GET"
+        ? {
+            status: 301,
+            headers: { "content-type": "application/xml" },
+            body: "<Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint.</Message></Error>",
+          }
+        : undefined,
+    );
+    const get = (await store.readPointer("main").catch((e: unknown) => e)) as KilnError;
+    proxy.setFault(undefined);
+    for (const err of [head, get]) {
+      expect(isKilnError(err, "INVALID_ARGUMENT"), String(err)).toBe(true);
+      expect(err.hint).toContain("region=");
+    }
+    await store.close?.();
+  });
 });

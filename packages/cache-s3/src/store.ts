@@ -60,6 +60,10 @@ export function createS3BlobStore(input: S3CacheOptions, tuning: S3StoreTuning =
       region: options.region,
       forcePathStyle: options.usePathStyle,
       maxAttempts: options.retryMaxAttempts,
+      // Like BuildKit: no CRC trailers unless an operation requires them. Several S3-compatible services
+      // reject or store the aws-chunked framing, and every blob is checked by sha256 anyway.
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
       retryMode: options.retryMode,
       requestHandler: {
         connectionTimeout: tuning.connectTimeoutMs ?? 10_000,
@@ -99,11 +103,9 @@ export function createS3BlobStore(input: S3CacheOptions, tuning: S3StoreTuning =
     }
   };
 
-  const updatedAt = (h: HeadObjectCommandOutput): Date | undefined => {
-    const stamped = h.Metadata?.[UPDATED_AT];
-    const fromMeta = stamped ? new Date(stamped) : undefined;
-    return fromMeta && !Number.isNaN(fromMeta.getTime()) ? fromMeta : h.LastModified;
-  };
+  // The object's age is its Last-Modified, as for BuildKit: copying the object onto itself resets it.
+  // (BuildKit's `updated-at` metadata is Go's time.String(), which nothing parses; it is informative only.)
+  const updatedAt = (h: HeadObjectCommandOutput): Date | undefined => h.LastModified;
 
   /** BuildKit's "touch": copy the object onto itself so S3 lifecycle expiry counts from now. */
   const refreshIfOld = async (key: string, h: HeadObjectCommandOutput, o: CallOptions) => {
