@@ -4,7 +4,11 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
 import { isKilnError, MediaType, sha256 } from "@kiln/core";
-import { createDockerCredentialStore, type DockerCredentialStore } from "@kiln/registry";
+import {
+  createDockerCredentialStore,
+  createRegistryClient,
+  type DockerCredentialStore,
+} from "@kiln/registry";
 import { blobStoreSuite, makeTempDir, type TempDir } from "@kiln/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -61,6 +65,19 @@ blobStoreSuite(
     name: "registry BlobStore with basic auth from a Docker config (docker-registry)",
     pointerData: indexPointer,
   },
+);
+
+// The client's chunked upload path (PATCH with Content-Range), which normally starts at 1 GiB.
+blobStoreSuite(
+  async () => {
+    const client = createRegistryClient({
+      auth: emptyAuth,
+      upload: { chunkedAbove: 1024 * 1024, chunkSize: 512 * 1024 },
+    });
+    const store = createRegistryBlobStore({ ref: `${open.host}/${repo()}:cache` }, { client });
+    return { store, cleanup: () => client.close() };
+  },
+  { name: "registry BlobStore with chunked uploads (docker-registry)", pointerData: indexPointer },
 );
 
 describe("registry cache store", () => {

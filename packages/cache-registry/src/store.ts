@@ -82,12 +82,14 @@ export function createRegistryBlobStore(
   const prepare = async (desc: Descriptor, body: Readable, o: CallOptions) => {
     const what = `push ${desc.digest} to ${repo}`;
     const checked = pipeChecked(body, digestVerifier(desc, what));
+    // Nothing else wakes a reader waiting on a stalled body (here, or in the client's chunk loop).
+    const cancel = () =>
+      checked.destroy(new KilnError("CANCELED", `${what}: canceled`, { cause: o.signal?.reason }));
+    o.signal?.addEventListener("abort", cancel, { once: true });
+    checked.once("close", () => o.signal?.removeEventListener("abort", cancel));
     if (desc.size <= bufferBelow) {
       const chunks: Buffer[] = [];
-      for await (const chunk of checked) {
-        throwIfAborted(o.signal);
-        chunks.push(chunk as Buffer);
-      }
+      for await (const chunk of checked) chunks.push(chunk as Buffer);
       const data = Buffer.concat(chunks);
       return async () => Readable.from([data]);
     }

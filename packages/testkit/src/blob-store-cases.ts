@@ -49,18 +49,21 @@ export function registerBlobStoreFailureCases(
   );
 
   it(
-    "a body that fails mid-way fails the write and leaves nothing behind",
+    "a body that fails mid-way fails the write and leaves nothing behind (small and large blobs)",
     run(async (store) => {
-      const data = randomBytes(256 * 1024);
-      const desc = blob(data);
-      const failing = Readable.from(
-        (async function* () {
-          yield data.subarray(0, 100 * 1024);
-          throw new Error("source disk went away");
-        })(),
-      );
-      await expect(store.write(desc, failing)).rejects.toThrow();
-      expect(await store.info(desc.digest)).toBeUndefined();
+      // Sizes on both sides of the usual buffer-or-stream and single-or-multipart thresholds.
+      for (const size of [256 * 1024, 6 * 1024 * 1024]) {
+        const data = randomBytes(size);
+        const desc = blob(data);
+        const failing = Readable.from(
+          (async function* () {
+            yield data.subarray(0, 100 * 1024);
+            throw new Error("source disk went away");
+          })(),
+        );
+        await expect(store.write(desc, failing)).rejects.toThrow();
+        expect(await store.info(desc.digest)).toBeUndefined();
+      }
     }),
     timeout,
   );
@@ -84,19 +87,23 @@ export function registerBlobStoreFailureCases(
   );
 
   it(
-    "aborting a write whose body stalls is CANCELED promptly and commits nothing",
+    "aborting a write whose body stalls is CANCELED promptly and commits nothing (small and large blobs)",
     run(async (store) => {
-      const data = randomBytes(6 * 1024 * 1024);
-      const desc = blob(data);
-      const controller = new AbortController();
-      const source = stalledBody(data.subarray(0, 1024 * 1024));
-      const writing = store.write(desc, source, { signal: controller.signal });
-      await sleep(300);
-      const started = Date.now();
-      controller.abort(new Error("user pressed ^C"));
-      await expectKilnError(writing, "CANCELED");
-      expect(Date.now() - started).toBeLessThan(10_000);
-      expect(await store.info(desc.digest)).toBeUndefined();
+      for (const [size, sent] of [
+        [64 * 1024, 1024],
+        [6 * 1024 * 1024, 1024 * 1024],
+      ] as const) {
+        const data = randomBytes(size);
+        const desc = blob(data);
+        const controller = new AbortController();
+        const writing = store.write(desc, stalledBody(data.subarray(0, sent)), { signal: controller.signal });
+        await sleep(300);
+        const started = Date.now();
+        controller.abort(new Error("user pressed ^C"));
+        await expectKilnError(writing, "CANCELED");
+        expect(Date.now() - started).toBeLessThan(10_000);
+        expect(await store.info(desc.digest)).toBeUndefined();
+      }
     }),
     timeout,
   );
