@@ -1,6 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+} from "@aws-sdk/client-s3";
 import { type Descriptor, isKilnError, sha256 } from "@kiln/core";
 import { blobStoreSuite } from "@kiln/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -80,9 +86,47 @@ describe("s3 layout and behaviour", () => {
     expect(await store.info(d.digest)).toBeUndefined();
     const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: options.bucket }));
     expect(listed.Contents ?? []).toEqual([]);
+    // No multipart upload is left open either: S3 refuses to delete a bucket that has one.
+    await s3.client.send(new DeleteBucketCommand({ Bucket: options.bucket }));
+    await s3.client.send(new CreateBucketCommand({ Bucket: options.bucket }));
     // The same store then takes the right bytes in parts.
     await store.write(d, Readable.from([data.subarray(0, 7_000_000), data.subarray(7_000_000)]));
     expect((await store.info(d.digest))?.size).toBe(data.length);
+    await store.close?.();
+  });
+
+  it("a write canceled after some parts went up aborts its multipart upload", async () => {
+    const options = await base();
+    const store = createS3BlobStore(options);
+    const data = randomBytes(16 * 1024 * 1024);
+    const d = desc(data);
+    const controller = new AbortController();
+    let sent = 0;
+    const body = new Readable({
+      read() {
+        // 11 MiB (two parts) and then nothing: the upload waits for the third part.
+        if (sent < 11 * 1024 * 1024) {
+          this.push(data.subarray(sent, sent + 1024 * 1024));
+          sent += 1024 * 1024;
+        }
+      },
+    });
+    const writing = store.write(d, body, { signal: controller.signal }).catch((e: unknown) => e);
+    while (sent < 11 * 1024 * 1024) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 500));
+    controller.abort();
+    expect(isKilnError(await writing, "CANCELED")).toBe(true);
+    // The abort of the multipart upload may trail the rejection by a request or two.
+    let deleted: unknown;
+    for (let i = 0; i < 50; i++) {
+      deleted = await s3.client.send(new DeleteBucketCommand({ Bucket: options.bucket })).then(
+        () => true,
+        (e: unknown) => e,
+      );
+      if (deleted === true) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(deleted).toBe(true);
     await store.close?.();
   });
 
