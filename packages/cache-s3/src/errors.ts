@@ -86,8 +86,9 @@ const HINTS: Partial<Record<KilnErrorCode, string>> = {
 };
 
 /**
- * Maps an AWS SDK (or socket) failure to a KilnError. The SDK's own error object is not kept as
- * `cause`: it carries the signed request, and the message is rebuilt from name and text only.
+ * Maps an AWS SDK (or socket) failure to a KilnError. The SDK's own error object (with its raw
+ * response and metadata) is not kept as `cause`: the cause is a plain Error with its name, code and
+ * redacted text, so nothing the SDK attaches can end up in logs.
  */
 export function s3Error(what: string, err: unknown, signal?: AbortSignal): KilnError {
   if (isKilnError(err)) return err;
@@ -104,7 +105,13 @@ export function s3Error(what: string, err: unknown, signal?: AbortSignal): KilnE
   const text = e.message && e.message !== e.name ? e.message : "";
   const message = redactCredentials(`${what}: ${[detail, text].filter(Boolean).join(": ") || "failed"}`);
   const hint = !socket && isWrongRegion(e) ? WRONG_REGION_HINT : HINTS[code];
+  // A stand-in for the SDK's error: its name, socket code and text.
+  const cause = Object.assign(new Error(redactCredentials(text || detail)), {
+    name: e.name ?? "Error",
+    ...(socket ? { code: socket } : {}),
+  });
   return new KilnError(code, message, {
+    cause,
     ...(hint ? { hint } : {}),
     details: {
       ...(status !== undefined ? { status } : {}),

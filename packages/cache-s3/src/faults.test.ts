@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import { inspect } from "node:util";
 import { isKilnError, type KilnError, sha256 } from "@kiln/core";
 import { describe, expect, it } from "vitest";
 import { startFakeS3 } from "./fauxqs.test-helpers.js";
@@ -75,7 +76,9 @@ describe("s3 store when the service fails", () => {
       expect(result.status).toBe("rejected");
       const err = (result as PromiseRejectedResult).reason as KilnError;
       expect(isKilnError(err, "UNAVAILABLE"), String(err)).toBe(true);
-      expect(`${err.message} ${err.hint} ${JSON.stringify(err.details)}`).not.toContain("never-in-a-message");
+      // inspect() prints the whole cause chain, as a crash report would.
+      expect(`${inspect(err, { depth: 8 })} ${err.hint}`).not.toContain("never-in-a-message");
+      expect(err.cause).toBeInstanceOf(Error);
     }
     await store.close?.();
   });

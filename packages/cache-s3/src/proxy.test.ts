@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
+import { inspect } from "node:util";
 import { type Descriptor, isKilnError, type KilnError, sha256 } from "@kiln/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FaultProxy, startFaultProxy } from "../../registry/src/test-helpers/proxy.test-helpers.js";
@@ -117,7 +118,8 @@ describe("s3 store behind a faulty connection", () => {
     proxy.setFault(undefined);
     expect(isKilnError(err, "PERMISSION_DENIED"), String(err)).toBe(true);
     expect(err.hint).toContain("credentials");
-    expect(`${err.message} ${JSON.stringify(err.details)}`).not.toContain(s3.credentials.secretAccessKey);
+    const printed = inspect(err, { depth: 8 });
+    expect(printed).not.toContain(s3.credentials.secretAccessKey);
     await store.close?.();
   });
 
