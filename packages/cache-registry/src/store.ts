@@ -23,7 +23,7 @@ import {
   type ResolvedRegistryCacheOptions,
   resolveRegistryOptions,
 } from "./options.js";
-import { digestVerifier, pipeChecked } from "./verify.js";
+import { digestVerifier, pipeChecked, sourceFailure } from "./verify.js";
 
 /** How the store reaches the registry; by default a client of its own with `~/.docker/config.json`. */
 export interface RegistryStoreConnection {
@@ -78,10 +78,16 @@ export function createRegistryBlobStore(
     return `${repo}:${name}`;
   };
 
-  /** The body as a replayable buffer (small blobs) or a one-shot checked stream (large ones). */
+  /**
+   * The body as a replayable buffer (small blobs) or a one-shot checked stream (large ones), plus the
+   * body's own failure (digest check, source error, cancellation) once there is one.
+   */
   const prepare = async (desc: Descriptor, body: Readable, o: CallOptions) => {
     const what = `push ${desc.digest} to ${repo}`;
-    const checked = pipeChecked(body, digestVerifier(desc, what));
+    const checked = pipeChecked(body, digestVerifier(desc, what), sourceFailure(what));
+    // The stream may fail before the upload reads it; its error is taken from `errored` then.
+    checked.on("error", () => {});
+    const failure = () => checked.errored ?? undefined;
     // Nothing else wakes a reader waiting on a stalled body (here, or in the client's chunk loop).
     const cancel = () =>
       checked.destroy(new KilnError("CANCELED", `${what}: canceled`, { cause: o.signal?.reason }));
@@ -91,10 +97,12 @@ export function createRegistryBlobStore(
       const chunks: Buffer[] = [];
       for await (const chunk of checked) chunks.push(chunk as Buffer);
       const data = Buffer.concat(chunks);
-      return async () => Readable.from([data]);
+      return { open: async () => Readable.from([data]), failure };
     }
     let opened = false;
-    return async () => {
+    const open = async () => {
+      const failed = failure();
+      if (failed) throw failed;
       if (opened) {
         throw new KilnError(
           "UNAVAILABLE",
@@ -105,8 +113,9 @@ export function createRegistryBlobStore(
         );
       }
       opened = true;
-      return checked;
+      return checked as Readable;
     };
+    return { open, failure };
   };
 
   return {
@@ -139,7 +148,7 @@ export function createRegistryBlobStore(
     },
 
     async write(desc, body, o = {}) {
-      let open: () => Promise<Readable>;
+      let prepared: Awaited<ReturnType<typeof prepare>>;
       try {
         throwIfAborted(o.signal);
         // Known blobs are skipped before their bytes are read (the client checks again before a PUT).
@@ -147,13 +156,16 @@ export function createRegistryBlobStore(
           body.destroy();
           return;
         }
-        open = await prepare(desc, body, o);
+        prepared = await prepare(desc, body, o);
       } catch (err) {
         body.destroy();
         throw err;
       }
       try {
-        await client().pushBlob(repo, desc, open, call(o));
+        await client().pushBlob(repo, desc, prepared.open, call(o));
+      } catch (err) {
+        // What the body itself failed with says more than the request it broke.
+        throw prepared.failure() ?? err;
       } finally {
         body.destroy(); // unread when the registry turned out to have the blob already
       }

@@ -25,7 +25,7 @@ import {
   type S3CacheOptions,
 } from "./options.js";
 import { resumingBody } from "./resuming-read.js";
-import { digestVerifier, pipeChecked } from "./verify.js";
+import { digestVerifier, pipeChecked, sourceFailure } from "./verify.js";
 
 /** Tuning that is not a BuildKit attribute; tests lower the part size to exercise multipart uploads. */
 export interface S3StoreTuning {
@@ -104,7 +104,7 @@ export function createS3BlobStore(input: S3CacheOptions, tuning: S3StoreTuning =
   };
 
   // The object's age is its Last-Modified, as for BuildKit: copying the object onto itself resets it.
-  // (BuildKit's `updated-at` metadata is Go's time.String(), which nothing parses; it is informative only.)
+  // (BuildKit writes `updated-at` metadata as Go's time.String() and never reads it back.)
   const updatedAt = (h: HeadObjectCommandOutput): Date | undefined => h.LastModified;
 
   /** BuildKit's "touch": copy the object onto itself so S3 lifecycle expiry counts from now. */
@@ -130,7 +130,9 @@ export function createS3BlobStore(input: S3CacheOptions, tuning: S3StoreTuning =
 
   const upload = async (desc: Descriptor, body: Readable, key: string, o: CallOptions) => {
     const what = `upload ${desc.digest} to ${where(key)}`;
-    const checked = pipeChecked(body, digestVerifier(desc, what));
+    const checked = pipeChecked(body, digestVerifier(desc, what), sourceFailure(what));
+    // The uploader may not be reading when the body fails; the error is taken from `errored` below.
+    checked.on("error", () => {});
     const job = new Upload({
       client: s3(),
       params: {
@@ -150,9 +152,9 @@ export function createS3BlobStore(input: S3CacheOptions, tuning: S3StoreTuning =
     try {
       await job.done();
     } catch (err) {
-      // The digest check's own error wins over whatever the uploader made of the broken stream.
-      const verdict = checked.errored ?? err;
-      throw s3Error(what, verdict, o.signal);
+      // The body's own verdict (digest check, source failure) wins over what the uploader made of it.
+      if (checked.errored && !o.signal?.aborted) throw checked.errored;
+      throw s3Error(what, err, o.signal);
     } finally {
       o.signal?.removeEventListener("abort", onAbort);
       checked.destroy();

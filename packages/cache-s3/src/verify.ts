@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { type Readable, Transform } from "node:stream";
-import { type Descriptor, KilnError } from "@kiln/core";
+import { type Descriptor, isKilnError, KilnError } from "@kiln/core";
 
 /**
  * A pass-through that fails with DATA_LOSS when the bytes are not what `desc` promises. Too many bytes
@@ -37,9 +37,24 @@ export function pipeChecked(
   target: Transform,
   onSourceError?: (e: Error) => Error,
 ): Transform {
-  source.once("error", (err: Error) => target.destroy(onSourceError ? onSourceError(err) : err));
+  // `on`, not `once`: a source can emit a second error while being torn down.
+  source.on("error", (err: Error) => target.destroy(onSourceError ? onSourceError(err) : err));
   target.once("close", () => {
     if (!source.destroyed) source.destroy();
   });
   return source.pipe(target);
+}
+
+/**
+ * For uploads: a failure of the caller's body is the caller's, not the service's. KilnErrors (a
+ * missing or corrupt local blob, a cancellation) pass through; anything else is INTERNAL, keeping the
+ * source's own message so the user sees what broke.
+ */
+export function sourceFailure(what: string): (err: Error) => Error {
+  return (err) =>
+    isKilnError(err)
+      ? err
+      : new KilnError("INTERNAL", `${what}: reading the blob to upload failed: ${err.message}`, {
+          cause: err,
+        });
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import { isKilnError } from "@kiln/core";
 import { expect, it } from "vitest";
 import { blob, body, chunked, expectKilnError, readAll, stalledBody } from "./blob-store-helpers.js";
 import type { RunCase } from "./blob-store-suite.js";
@@ -61,7 +62,9 @@ export function registerBlobStoreFailureCases(
             throw new Error("source disk went away");
           })(),
         );
-        await expect(store.write(desc, failing)).rejects.toThrow();
+        const err = await store.write(desc, failing).catch((e: unknown) => e);
+        expect(isKilnError(err), `expected a KilnError, got ${String(err)}`).toBe(true);
+        expect((err as Error).message).toContain("source disk went away");
         expect(await store.info(desc.digest)).toBeUndefined();
       }
     }),
