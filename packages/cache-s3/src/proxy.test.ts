@@ -167,4 +167,18 @@ describe("s3 store behind a faulty connection", () => {
     }
     await store.close?.();
   });
+
+  it("credentials that may write but not list (HEAD 403) still upload; info explains s3:ListBucket", async () => {
+    const options = { bucket: await s3.bucket() };
+    const store = await through(options);
+    const { data, desc } = blob(5000);
+    proxy.setFault((r) => (r.method === "HEAD" ? { status: 403 } : undefined));
+    await store.write(desc, Readable.from([data]));
+    const err = (await store.info(desc.digest).catch((e: unknown) => e)) as KilnError;
+    proxy.setFault(undefined);
+    expect(isKilnError(err, "PERMISSION_DENIED"), String(err)).toBe(true);
+    expect(err.hint).toContain("s3:ListBucket");
+    expect((await store.info(desc.digest))?.size).toBe(5000);
+    await store.close?.();
+  });
 });

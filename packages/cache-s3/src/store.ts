@@ -99,7 +99,13 @@ export function createS3BlobStore(input: S3CacheOptions, tuning: S3StoreTuning =
       );
     } catch (err) {
       if (isS3NotFound(err) && !o.signal?.aborted) return undefined;
-      throw s3Error(`check ${where(key)}`, err, o.signal);
+      const mapped = s3Error(`check ${where(key)}`, err, o.signal);
+      if (mapped.code !== "PERMISSION_DENIED") throw mapped;
+      throw new KilnError(mapped.code, mapped.message, {
+        cause: mapped.cause,
+        ...(mapped.details ? { details: mapped.details } : {}),
+        hint: "S3 answers 403 instead of 404 for a missing object when the credentials may not list the bucket: allow s3:ListBucket on it, or check the credentials",
+      });
     }
   };
 
@@ -220,7 +226,12 @@ export function createS3BlobStore(input: S3CacheOptions, tuning: S3StoreTuning =
       const key = blobKey(desc.digest);
       try {
         throwIfAborted(o.signal);
-        const existing = await head(key, o);
+        // Credentials that may write but not list get 403 for a missing blob: upload it then, as
+        // PutObject decides (a BuildKit export fails there, moby/buildkit#3211).
+        const existing = await head(key, o).catch((err: KilnError) => {
+          if (err.code === "PERMISSION_DENIED") return undefined;
+          throw err;
+        });
         if (existing && existing.ContentLength === desc.size) {
           body.destroy();
           await refreshIfOld(key, existing, o);
