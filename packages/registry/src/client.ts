@@ -22,7 +22,7 @@ import {
   type RegistryConfig,
 } from "./config.js";
 import type { CredentialStore } from "./credentials.js";
-import { getManifest, headBlob, type ManifestBytes, openBlob } from "./fetch.js";
+import { getManifest, headBlob, type ManifestBytes, openBlob, statBlob } from "./fetch.js";
 import { manifestReference, parseRegistryRef, type RegistryRef, withDigest } from "./names.js";
 import type { RetryPolicy } from "./retry.js";
 import { createTransport, header } from "./transport.js";
@@ -71,6 +71,12 @@ export interface RegistryClient {
   /** The blob's bytes, verified on the fly (DATA_LOSS on a bad digest or size). Read or destroy it. */
   fetchBlob(ref: ImageRefInput, desc: Descriptor, o?: RegistryCallOptions): Promise<Readable>;
   blobExists(ref: ImageRefInput, digest: Digest, o?: RegistryCallOptions): Promise<boolean>;
+  /** The blob's size from a HEAD on the push endpoint, or undefined when the repository lacks it. */
+  statBlob(
+    ref: ImageRefInput,
+    digest: Digest,
+    o?: RegistryCallOptions,
+  ): Promise<{ size: number } | undefined>;
   pushBlob(
     ref: ImageRefInput,
     desc: Descriptor,
@@ -185,6 +191,10 @@ export function createRegistryClient(options: RegistryClientOptions = {}): Regis
     blobExists(input, digest, o = {}) {
       const ref = parseRegistryRef(input);
       return headBlob(transport, pushEndpoint(ref, o), ref, digest, false, o);
+    },
+    statBlob(input, digest, o = {}) {
+      const ref = parseRegistryRef(input);
+      return statBlob(transport, pushEndpoint(ref, o), ref, digest, o);
     },
     pushBlob(input, desc, open, o = {}) {
       const ref = parseRegistryRef(input);

@@ -108,6 +108,34 @@ export function headBlob(
   });
 }
 
+/** HEAD of a blob: its size (`Content-Length`) on 200, undefined on 404. */
+export function statBlob(
+  t: Transport,
+  endpoint: Endpoint,
+  ref: RegistryRef,
+  digest: Digest,
+  o: CallOptions,
+): Promise<{ size: number } | undefined> {
+  const req: RegistryRequest = {
+    method: "HEAD",
+    endpoint,
+    target: `/${ref.repository}/blobs/${digest}`,
+    scopes: [repositoryScope(ref.repository, false)],
+    expect: [200, 404],
+    what: `check blob ${digest} in ${ref.host}/${ref.repository}`,
+    redirects: true,
+  };
+  return t.send(req, o, async (res) => {
+    res.body.resume();
+    if (res.status === 404) return undefined;
+    const size = Number(header(res.headers, "content-length"));
+    if (!Number.isSafeInteger(size) || size < 0) {
+      throw new KilnError("FAILED_PRECONDITION", `${req.what}: the registry sent no usable Content-Length`);
+    }
+    return { size };
+  });
+}
+
 /**
  * Streams a blob, checking size and digest as the bytes pass: the stream fails with DATA_LOSS on too
  * many or too few bytes or a wrong digest (never ends cleanly with bad content). A connection that

@@ -77,6 +77,10 @@ describe("pull from a plain registry (skopeo pushed the fixtures)", () => {
     expect(info.digest).toBe(layout.layer.digest);
     expect(await client.blobExists(`${registry.host}/busybox`, layout.layer.digest)).toBe(true);
     expect(await client.blobExists(`${registry.host}/busybox`, sha256("nope"))).toBe(false);
+    expect(await client.statBlob(`${registry.host}/busybox`, layout.layer.digest)).toEqual({
+      size: layout.layer.size,
+    });
+    expect(await client.statBlob(`${registry.host}/busybox`, sha256("nope"))).toBeUndefined();
     await client.close();
   });
 
