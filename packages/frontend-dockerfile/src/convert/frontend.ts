@@ -238,6 +238,7 @@ function onbuildTriggers(
     if (cmd.kind === "FROM") {
       throw new KilnError("INVALID_ARGUMENT", "FROM is not allowed as an ONBUILD trigger", { location: at });
     }
-    return { ...cmd, location: { ...cmd.location, file: at.file, line: at.line } } as Command;
+    const location = { ...cmd.location, file: at.file, line: at.line, ...(at.text ? { text: at.text } : {}) };
+    return { ...cmd, location } as Command;
   });
 }
