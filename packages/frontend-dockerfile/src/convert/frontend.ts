@@ -13,6 +13,12 @@ import {
 import { local, marshal, type State, scratch, source } from "@kiln/llb";
 import { parseIgnoreFile } from "../dockerignore/index.js";
 import { type Command, parseInstruction, parseStages } from "../instructions/index.js";
+import {
+  type BaseImageInfo,
+  checkBaseImagePlatform,
+  type LintWarning,
+  lintDockerfile,
+} from "../lint/index.js";
 import { parse } from "../parser/index.js";
 import { createLexer } from "../shell/index.js";
 import { createBuildArgs, platformArgs } from "./args.js";
@@ -59,6 +65,8 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
     customName: "[internal] load build context",
   });
 
+  const baseImages = new Map<number, BaseImageInfo>();
+  const platformMismatches: [string, Platform, Platform, SourceLocation][] = [];
   const names = new Map<string, SourceLocation>();
   const images = new Map<string, Promise<{ state: State; config: ImageConfig }>>();
   const done = new Map<number, StageState>();
@@ -111,6 +119,11 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
       const image = await ctx.resolveImage(stagePlan.base.ref, platform, stage.location);
       state = image.state.withCustomName(fromName);
       config = structuredClone(image.config);
+      baseImages.set(index, { env: config.config?.Env ?? [], shell: config.config?.Shell ?? undefined });
+      if (config.os && config.architecture) {
+        const actual = { os: config.os, architecture: config.architecture };
+        platformMismatches.push([stagePlan.base.ref, platform, actual, stage.location]);
+      }
     }
     // The base's ONBUILD triggers run first in this stage and are not passed on (like BuildKit).
     const triggers = onbuildTriggers(config, fromText, stage.location, parsed.escapeToken);
@@ -146,6 +159,21 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
     config.config.Labels ??= {};
     for (const [k, v] of labels) config.config.Labels[k.slice(6)] = v;
   }
+  const lint = lintDockerfile(parsed, stages, {
+    attrs: req.attrs,
+    platform: req.platform,
+    stagesToCheck: new Set(plan.order),
+    baseImages,
+    ignorePatterns,
+  });
+  const warnings: LintWarning[] = [...lint.warnings];
+  for (const [image, expected, actual, location] of platformMismatches) {
+    const w = checkBaseImagePlatform(lint, image, expected, actual, location);
+    if (w) warnings.push(w);
+  }
+  for (const w of warnings) req.bridge.warn(`${w.rule}: ${w.detail}`, w.location);
+  if (lint.error) throw lint.error;
+
   const unused = buildArgs.unused();
   if (unused.length) req.bridge.warn(`one or more build-args [${unused.join(" ")}] were not consumed`);
 
