@@ -31,9 +31,9 @@ describe("bad input gets a clear error naming file, line and instruction; the st
     [
       "unknown flag",
       "FROM busybox\nCOPY --frm=x present.txt /x\n",
-      /Dockerfile:2: COPY.*unknown flag: --frm/i,
+      /Dockerfile:2:6: COPY: unknown flag: --frm \(did you mean from\?\)\n {3}2 \| COPY --frm=x present\.txt \/x\n {5}\| {6}\^/,
     ],
-    ["bad JSON form", "FROM busybox\nSHELL not json\n", /Dockerfile:2: SHELL/i],
+    ["bad JSON form", "FROM busybox\nSHELL not json\n", /Dockerfile:2:1: SHELL/i],
     [
       "missing target stage",
       "FROM busybox AS a\n",
