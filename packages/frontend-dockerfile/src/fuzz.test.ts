@@ -236,8 +236,8 @@ describe("fuzzing the shell lexer (only KilnError, bounded time)", () => {
         word,
         fc.constantFrom("\\", "`") as fc.Arbitrary<"\\" | "`">,
         options,
-        (w, escape, opts) => {
-          const lexer = createLexer(escape, opts);
+        (w, escapeToken, opts) => {
+          const lexer = createLexer(escapeToken, opts);
           bounded(() => void lexer.processWord(w, env));
           bounded(() => void lexer.processWords(w, env));
           bounded(() => {
