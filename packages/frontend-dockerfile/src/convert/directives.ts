@@ -1,5 +1,5 @@
 import type { FrontendRequest } from "@kiln/core";
-import { parseCheckOptions } from "../lint/index.js";
+import { checkConfig } from "../lint/index.js";
 import type { ParseResult } from "../parser/index.js";
 
 /** `# syntax=` values that name Docker's Dockerfile frontend, which kiln implements built in. */
@@ -24,5 +24,5 @@ export function applyDirectives(parsed: ParseResult, req: FrontendRequest): void
   }
 
   // Fail early on a malformed check directive, like BuildKit; the rules run after conversion.
-  parseCheckOptions(req.attrs["build-arg:BUILDKIT_DOCKERFILE_CHECK"] ?? directive("check")?.value ?? "");
+  checkConfig(parsed, req.attrs);
 }

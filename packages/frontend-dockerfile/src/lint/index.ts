@@ -2,7 +2,7 @@
  * Build checks (BuildKit's Dockerfile linter): `lintDockerfile` runs every rule that applies and
  * returns the warnings plus the error `# check=error=true` asks for.
  */
-import { formatPlatform, type KilnError, type Platform } from "@kiln/core";
+import { formatPlatform, KilnError, type Platform } from "@kiln/core";
 import { platformArgs } from "../convert/args.js";
 import type { Stages } from "../instructions/index.js";
 import type { ParseResult } from "../parser/index.js";
@@ -41,11 +41,7 @@ export interface LintResult {
 }
 
 export function lintDockerfile(parsed: ParseResult, stages: Stages, o: LintOptions): LintResult {
-  const config = parseCheckOptions(
-    o.attrs["build-arg:BUILDKIT_DOCKERFILE_CHECK"] ??
-      parsed.directives.find((d) => d.name === "check")?.value ??
-      "",
-  );
+  const config = checkConfig(parsed, o.attrs);
   const comments = new Map(parsed.ast.children.map((n) => [n.startLine, n.prevComment]));
   const lint = createLinter(config, (line) => comments.get(line) ?? []);
   const lexer = createLexer(parsed.escapeToken);
@@ -97,6 +93,25 @@ export function lintDockerfile(parsed: ParseResult, stages: Stages, o: LintOptio
     );
   });
   return { warnings: lint.warnings, error: lint.error(), config };
+}
+
+/**
+ * The file's check configuration: the `BUILDKIT_DOCKERFILE_CHECK` build arg, else the `# check=`
+ * directive. A malformed value is an error pointing at the directive.
+ */
+export function checkConfig(parsed: ParseResult, attrs: Readonly<Record<string, string>>): LintConfig {
+  const fromArg = attrs["build-arg:BUILDKIT_DOCKERFILE_CHECK"];
+  const directive = parsed.directives.find((d) => d.name === "check");
+  try {
+    return parseCheckOptions(fromArg ?? directive?.value ?? "");
+  } catch (err) {
+    if (fromArg !== undefined || !directive || !(err instanceof KilnError)) throw err;
+    const text = parsed.sourceLines[directive.line - 1];
+    throw new KilnError(err.code, err.message, {
+      location: { file: parsed.file, line: directive.line, ...(text !== undefined ? { text } : {}) },
+      ...(err.hint ? { hint: err.hint } : {}),
+    });
+  }
 }
 
 /** InvalidBaseImagePlatform, checked by the build once the image is resolved. */

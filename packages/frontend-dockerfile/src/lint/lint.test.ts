@@ -199,7 +199,12 @@ describe("check configuration", () => {
   });
 
   it("a malformed check directive is an error, like BuildKit's", () => {
-    expect(() => check("# check=bogus=1\nFROM scratch\n")).toThrow(/invalid check option "bogus"/);
+    expect(() => check("# check=bogus=1\nFROM scratch\n")).toThrow(
+      'failed to parse check options: invalid check option "bogus"',
+    );
+    expect(() => check("# syntax=docker/dockerfile:1\n# check=skip\nFROM scratch\n")).toThrow(
+      expect.objectContaining({ location: { file: "Dockerfile", line: 2, text: "# check=skip" } }),
+    );
     expect(() => check("# check=error=maybe\nFROM scratch\n")).toThrow(/failed to parse check option/);
   });
 });

@@ -74,7 +74,7 @@ function parseBool(v: string): boolean | undefined {
 }
 
 function checkError(message: string): KilnError {
-  return new KilnError("INVALID_ARGUMENT", message, {
+  return new KilnError("INVALID_ARGUMENT", `failed to parse check options: ${message}`, {
     hint: "the check directive is `# check=skip=<rules>|all;error=<bool>;experimental=<rules>|all`",
   });
 }
