@@ -5,9 +5,12 @@
  * failure allowed is a KilnError; each run must also finish within a time bound (a hang or a
  * super-linear blow-up shows up as a failed property with the input that caused it).
  */
+
+import type { FrontendBridge } from "@kiln/core";
 import { KilnError } from "@kiln/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { convertDockerfile } from "./convert/frontend.js";
 import { outlineDockerfile } from "./convert/outline.js";
 import { checkDockerfile, listTargets } from "./convert/subrequests.js";
 import { parseInstruction, parseStages } from "./instructions/index.js";
@@ -19,7 +22,9 @@ import {
 import { parse } from "./parser/index.js";
 import { createLexer } from "./shell/index.js";
 
-const RUN_BUDGET_MS = 1000;
+// Generous: the machine may be busy; real hangs and blow-ups take far longer.
+const RUN_BUDGET_MS = 2000;
+const TEST_TIMEOUT_MS = 60_000;
 // Fixed by default so CI is reproducible; KILN_FUZZ_SEED / KILN_FUZZ_SCALE explore further locally.
 const SEED = Number(process.env.KILN_FUZZ_SEED ?? 20261130);
 const SCALE = Number(process.env.KILN_FUZZ_SCALE ?? 1);
@@ -150,7 +155,9 @@ const generatedDockerfile = fc
   )
   .map(([head, lines]) => `${head}FROM scratch AS base\n${lines.join("\n")}\n`);
 
-describe("fuzzing the Dockerfile read path (only KilnError, bounded time)", () => {
+describe("fuzzing the Dockerfile read path (only KilnError, bounded time)", {
+  timeout: TEST_TIMEOUT_MS,
+}, () => {
   it("the conformance corpus itself", () => {
     for (const text of corpus) readDockerfile(text);
   });
@@ -162,12 +169,12 @@ describe("fuzzing the Dockerfile read path (only KilnError, bounded time)", () =
         fc.array(mutation, { minLength: 1, maxLength: 6 }),
         (seed, ms) => readDockerfile(mutate(seed, ms)),
       ),
-      runs(300),
+      runs(150),
     );
   });
 
   it("generated instruction lines", () => {
-    fc.assert(fc.property(generatedDockerfile, readDockerfile), runs(300));
+    fc.assert(fc.property(generatedDockerfile, readDockerfile), runs(150));
   });
 
   it("arbitrary text", () => {
@@ -178,11 +185,108 @@ describe("fuzzing the Dockerfile read path (only KilnError, bounded time)", () =
         .array(fc.oneof(fragment, fc.string({ unit: "grapheme-ascii" })), { maxLength: 20 })
         .map((l) => l.join("\n")),
     );
-    fc.assert(fc.property(text, readDockerfile), runs(300));
+    fc.assert(fc.property(text, readDockerfile), runs(200));
   });
 });
 
-describe("fuzzing the shell lexer (only KilnError, bounded time)", () => {
+/** A bridge that resolves every image to an empty one, so conversion runs without I/O. */
+const offlineBridge: FrontendBridge = {
+  async resolveImage(ref) {
+    return {
+      identifier: `docker-image://${ref.replace(/^docker-image:\/\//, "")}@sha256:${"a".repeat(64)}`,
+      attrs: {},
+      manifestDigest: `sha256:${"a".repeat(64)}`,
+      config: {
+        ...PLATFORM,
+        rootfs: { type: "layers", diff_ids: [] },
+        config: { Env: ["PATH=/bin"], OnBuild: ["RUN echo trigger"] },
+      },
+    };
+  },
+  warn() {},
+};
+
+async function convertBounded(text: string): Promise<void> {
+  const start = performance.now();
+  try {
+    await convertDockerfile({
+      attrs: { "build-arg:X": "1" },
+      file: { name: "Dockerfile", data: new TextEncoder().encode(text) },
+      platform: PLATFORM,
+      bridge: offlineBridge,
+    });
+  } catch (err) {
+    if (!(err instanceof KilnError)) throw err;
+    expect(err.location, err.message).toBeDefined();
+  }
+  const elapsed = performance.now() - start;
+  if (elapsed > RUN_BUDGET_MS) throw new Error(`conversion took ${elapsed.toFixed(0)} ms`);
+}
+
+/** Well-formed instruction shapes with fuzzed values, so conversion (not just parsing) is reached. */
+const value = fc.oneof(
+  fc.constantFrom(...lexWords),
+  fragment.map((f) => f.replace(/[\r\n\\]/g, "")),
+  fc.constantFrom("$X", "${X:-/d}", "${NOPE:?unset}", "/abs", "rel", "1", "0777", "base", "0", "linux/arm64"),
+);
+const mountField = fc.oneof(
+  fc.constantFrom("type=cache", "type=bind", "type=secret", "type=ssh", "type=tmpfs", "type=bogus"),
+  fc.constantFrom("target=/x", "id=a", "from=base", "source=/", "ro", "rw=maybe", "size=1x", "required"),
+  fc.constantFrom("mode=0777", "uid=1", "gid=x", "sharing=xyz", "env=E", "readonly=false", "dst=$X", "src"),
+  value.map((v) => `target=${v.replace(/,/g, "")}`),
+);
+const structuredLine = fc.oneof(
+  fc.array(mountField, { minLength: 1, maxLength: 5 }).map((f) => `RUN --mount=${f.join(",")} true`),
+  fc
+    .tuple(
+      fc.constantFrom("COPY", "ADD"),
+      value,
+      fc.constantFrom("", "--from=base ", "--chmod=755 ", "--link "),
+    )
+    .map(([c, v, flag]) => `${c === "ADD" ? "ADD" : `COPY ${flag}`}${v} /dst/`),
+  fc
+    .tuple(
+      fc.constantFrom(
+        "ARG X=",
+        "ENV Y=",
+        "WORKDIR ",
+        "USER ",
+        "EXPOSE ",
+        "LABEL a=",
+        "STOPSIGNAL ",
+        "VOLUME ",
+      ),
+      value,
+    )
+    .map(([c, v]) => `${c}${v}`),
+  fc
+    .tuple(fc.constantFrom("CMD ", "ENTRYPOINT ", "HEALTHCHECK --interval=", "FROM "), value)
+    .map(([c, v]) =>
+      c.startsWith("HEALTH") ? `${c}${v} CMD true` : c === "FROM " ? `FROM ${v} AS s${v.length}` : `${c}${v}`,
+    ),
+  fc.constantFrom('SHELL ["sh", "-c"]', "ONBUILD RUN x", "RUN <<EOF\necho $X\nEOF", "COPY <<A /a\nx\nA"),
+);
+const structuredDockerfile = fc
+  .array(structuredLine, { maxLength: 8 })
+  .map((lines) => `ARG X=1\nFROM img AS base\nARG X\n${lines.join("\n")}\n`);
+
+describe("fuzzing Dockerfile → LLB conversion (only located KilnErrors, bounded time)", {
+  timeout: TEST_TIMEOUT_MS,
+}, () => {
+  const dockerfile = fc.oneof(
+    structuredDockerfile,
+    structuredDockerfile,
+    generatedDockerfile,
+    fc
+      .tuple(fc.constantFrom(...corpus), fc.array(mutation, { maxLength: 4 }))
+      .map(([seed, ms]) => mutate(seed, ms)),
+  );
+  it("generated and mutated Dockerfiles", async () => {
+    await fc.assert(fc.asyncProperty(dockerfile, convertBounded), runs(200));
+  });
+});
+
+describe("fuzzing the shell lexer (only KilnError, bounded time)", { timeout: TEST_TIMEOUT_MS }, () => {
   const env = new Map([
     ["A", "a b"],
     ["EMPTY", ""],

@@ -12,7 +12,8 @@ import {
 } from "@kiln/core";
 import { local, marshal, type State, scratch, source } from "@kiln/llb";
 import { parseIgnoreFile } from "../dockerignore/index.js";
-import { type Command, parseInstruction, parseStages } from "../instructions/index.js";
+import { InstructionError } from "../instructions/errors.js";
+import { type Command, parseInstruction, parseStages, toKilnError } from "../instructions/index.js";
 import {
   type BaseImageInfo,
   checkBaseImagePlatform,
@@ -145,6 +146,8 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
         else if (cmd.kind === "RUN") await dispatchRun(ctx, st, cmd);
         else dispatchMetadata(ctx, st, cmd);
       } catch (err) {
+        // Values checked only once expanded (RUN --mount fields) fail here with an InstructionError.
+        if (err instanceof InstructionError) throw toKilnError(err, cmd.location, parsed.sourceLines);
         throw withLocation(err, cmd.location);
       }
     }

@@ -124,7 +124,15 @@ function errorLocation(
   return { ...location, ...pointAt(sourceLines, location.line) };
 }
 
-function toKilnError(err: unknown, location: CommandLocation, sourceLines: readonly string[]): KilnError {
+/**
+ * Turns an error raised while reading an instruction (an InstructionError from a sub-parser, or a
+ * KilnError without location) into a KilnError at `location`; other errors pass through unchanged.
+ */
+export function toKilnError(
+  err: unknown,
+  location: CommandLocation,
+  sourceLines: readonly string[],
+): KilnError {
   if (err instanceof InstructionError) {
     return new KilnError("INVALID_ARGUMENT", err.message, {
       location: errorLocation(location, sourceLines, err.needle),

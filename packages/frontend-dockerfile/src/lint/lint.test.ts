@@ -78,7 +78,7 @@ const CASES: [RuleName, string, string, string, Parameters<typeof check>[1]?][] 
     "WorkdirRelativePath",
     "FROM scratch\nWORKDIR app\n",
     'Relative workdir "app" can have unexpected results if the base image changes',
-    "FROM scratch\nWORKDIR /app\nWORKDIR sub\n",
+    "FROM scratch AS base\nWORKDIR /app\nWORKDIR sub\nFROM base\nWORKDIR more\n",
   ],
   [
     "UndefinedVar",

@@ -20,10 +20,14 @@ export interface BaseImageInfo {
   readonly shell: readonly string[] | undefined;
 }
 
+/** What a stage passes to a stage built on it (BuildKit copies these with the dispatch state). */
 export interface StageEnv {
   /** Variables set in the stage; undefined when the base image's env is unknown. */
   readonly env: Map<string, string> | undefined;
   readonly shellSet: boolean;
+  readonly workdirSet?: boolean;
+  /** ARG names declared (with or without a value). */
+  readonly declared?: ReadonlySet<string>;
 }
 
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -55,9 +59,9 @@ export interface StageCheckOptions {
 export function checkStage(stage: Stage, o: StageCheckOptions): StageEnv {
   const { lexer, lint } = o;
   const env = o.base.env ? new Map(o.base.env) : undefined;
-  const declared = new Set<string>();
+  const declared = new Set<string>(o.base.declared);
   let shellSet = o.base.shellSet;
-  let workdirSet = false;
+  let workdirSet = o.base.workdirSet ?? false;
   const once = new Map<string, SourceLocation>();
   const ignore = ignoreMatcher(o.ignorePatterns);
 
@@ -190,7 +194,7 @@ export function checkStage(stage: Stage, o: StageCheckOptions): StageEnv {
         break;
     }
   }
-  return { env, shellSet };
+  return { env, shellSet, workdirSet, declared };
 }
 
 /** BuildKit skips CopyIgnoredFile when the ignore file has exceptions: they are too hard to judge. */
