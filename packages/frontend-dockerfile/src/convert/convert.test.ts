@@ -155,8 +155,9 @@ describe("stages and targets", () => {
   });
 
   it("errors from variable expansion name the instruction", async () => {
-    await expect(convert("FROM scratch\nLABEL a=${b:?must be set}\n")).rejects.toMatchObject({
-      location: { line: 2 },
+    await expect(convert("FROM scratch\nLABEL a=${b:?unset}\n")).rejects.toMatchObject({
+      message: expect.stringContaining("failed to process"),
+      location: { line: 2, column: 9, text: "LABEL a=${b:?unset}", instruction: "LABEL" },
     });
   });
 });

@@ -244,9 +244,13 @@ function namedContext(attrs: Readonly<Record<string, string>>, ref: string): str
 /** Adds the instruction's location to an error that has none (lexer and resolver errors). */
 function withLocation(err: unknown, location: SourceLocation): unknown {
   if (!(err instanceof KilnError) || err.location) return err;
+  // A word the shell lexer could not process: point at it when it is on the instruction's line.
+  const word = err.details?.word;
+  const at = typeof word === "string" && word !== "" && location.text ? location.text.indexOf(word) : -1;
+  const column = at >= 0 ? Array.from((location.text ?? "").slice(0, at)).length + 1 : undefined;
   return new KilnError(err.code, err.message, {
     cause: err.cause ?? err,
-    location,
+    location: column ? { ...location, column } : location,
     ...(err.hint ? { hint: err.hint } : {}),
     ...(err.details ? { details: err.details } : {}),
   });
