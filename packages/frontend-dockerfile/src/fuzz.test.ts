@@ -13,12 +13,16 @@ import { describe, expect, it } from "vitest";
 import { convertDockerfile } from "./convert/frontend.js";
 import { outlineDockerfile } from "./convert/outline.js";
 import { checkDockerfile, listTargets } from "./convert/subrequests.js";
-import { parseInstruction, parseStages } from "./instructions/index.js";
 import {
-  listConformanceDir,
-  readConformance,
-  readConformanceBytes,
-} from "./parser/conformance.test-helpers.js";
+  corpus,
+  fragment,
+  generatedDockerfile,
+  lexWords,
+  mutate,
+  mutation,
+  structuredDockerfile,
+} from "./fuzz.test-helpers.js";
+import { parseInstruction, parseStages } from "./instructions/index.js";
 import { parse } from "./parser/index.js";
 import { createLexer } from "./shell/index.js";
 
@@ -30,17 +34,6 @@ const SEED = Number(process.env.KILN_FUZZ_SEED ?? 20261130);
 const SCALE = Number(process.env.KILN_FUZZ_SCALE ?? 1);
 const runs = (n: number) => ({ numRuns: Math.max(1, Math.round(n * SCALE)), seed: SEED });
 const PLATFORM = { os: "linux", architecture: "amd64" };
-
-const corpus: string[] = ["testfiles", "testfiles-negative"].flatMap((dir) =>
-  listConformanceDir(`parser-testfiles/${dir}`).map((name) =>
-    new TextDecoder().decode(readConformanceBytes(`parser-testfiles/${dir}/${name}/Dockerfile`)),
-  ),
-);
-const lexWords: string[] = readConformance("shell-lex-cases.txt")
-  .split("\n")
-  .filter((l) => l.includes("|") && !l.startsWith("#"))
-  .map((l) => l.split("|")[1]?.trim() ?? "")
-  .filter((w) => w !== "");
 
 /** Runs `fn`; anything thrown other than a KilnError, or a run over budget, fails the property. */
 function bounded(fn: () => void): void {
@@ -81,79 +74,6 @@ function readDockerfile(text: string): void {
     }
   });
 }
-
-// Characters that matter to the parser and lexer, plus some that should not.
-const SPECIAL = [..."\\`\"'$ {}[]()<>-=:#,/\t\n\r*?%+@!;|&~^", "<<", "<<-", "${", "\\\n", "\uFEFF", "é", "𝒳"];
-const token = fc.oneof(
-  fc.constantFrom(...SPECIAL),
-  fc.constantFrom("FROM", "RUN", "COPY", "ADD", "ARG", "ENV", "ONBUILD", "HEALTHCHECK", "SHELL", "AS", "EOF"),
-  fc.constantFrom(
-    "--mount=",
-    "--from=",
-    "--platform=",
-    "--chmod=",
-    "type=secret,id=",
-    "# check=",
-    "# syntax=",
-  ),
-  fc.string({ maxLength: 6 }),
-);
-const fragment = fc.array(token, { maxLength: 12 }).map((parts) => parts.join(""));
-
-type Mutation = {
-  kind: "insert" | "delete" | "dupLine" | "swapLines";
-  at: number;
-  text: string;
-  len: number;
-};
-const mutation: fc.Arbitrary<Mutation> = fc.record({
-  kind: fc.constantFrom("insert", "delete", "dupLine", "swapLines"),
-  at: fc.nat(),
-  text: fragment,
-  len: fc.nat({ max: 20 }),
-});
-
-function mutate(seed: string, mutations: readonly Mutation[]): string {
-  let text = seed;
-  for (const m of mutations) {
-    const at = text.length === 0 ? 0 : m.at % (text.length + 1);
-    if (m.kind === "insert") text = text.slice(0, at) + m.text + text.slice(at);
-    else if (m.kind === "delete") text = text.slice(0, at) + text.slice(at + m.len);
-    else {
-      const lines = text.split("\n");
-      const i = m.at % lines.length;
-      const j = (m.at + m.len) % lines.length;
-      if (m.kind === "dupLine") lines.splice(i, 0, lines[i] as string);
-      else [lines[i], lines[j]] = [lines[j] as string, lines[i] as string];
-      text = lines.join("\n");
-    }
-  }
-  return text;
-}
-
-const instructionLine = fc
-  .tuple(
-    fc.constantFrom("FROM", "RUN", "COPY", "ADD", "ARG", "ENV", "LABEL", "EXPOSE", "WORKDIR", "USER", "CMD"),
-    fc.constantFrom(
-      "ENTRYPOINT",
-      "VOLUME",
-      "SHELL",
-      "STOPSIGNAL",
-      "HEALTHCHECK",
-      "ONBUILD",
-      "MAINTAINER",
-      "from",
-    ),
-    fc.boolean(),
-    fragment,
-  )
-  .map(([a, b, pickFirst, rest]) => `${pickFirst ? a : b} ${rest}`);
-const generatedDockerfile = fc
-  .tuple(
-    fc.constantFrom("", "# syntax=docker/dockerfile:1\n", "# escape=`\n", "# check=error=true\n"),
-    fc.array(instructionLine, { maxLength: 10 }),
-  )
-  .map(([head, lines]) => `${head}FROM scratch AS base\n${lines.join("\n")}\n`);
 
 describe("fuzzing the Dockerfile read path (only KilnError, bounded time)", {
   timeout: TEST_TIMEOUT_MS,
@@ -222,53 +142,6 @@ async function convertBounded(text: string): Promise<void> {
   const elapsed = performance.now() - start;
   if (elapsed > RUN_BUDGET_MS) throw new Error(`conversion took ${elapsed.toFixed(0)} ms`);
 }
-
-/** Well-formed instruction shapes with fuzzed values, so conversion (not just parsing) is reached. */
-const value = fc.oneof(
-  fc.constantFrom(...lexWords),
-  fragment.map((f) => f.replace(/[\r\n\\]/g, "")),
-  fc.constantFrom("$X", "${X:-/d}", "${NOPE:?unset}", "/abs", "rel", "1", "0777", "base", "0", "linux/arm64"),
-);
-const mountField = fc.oneof(
-  fc.constantFrom("type=cache", "type=bind", "type=secret", "type=ssh", "type=tmpfs", "type=bogus"),
-  fc.constantFrom("target=/x", "id=a", "from=base", "source=/", "ro", "rw=maybe", "size=1x", "required"),
-  fc.constantFrom("mode=0777", "uid=1", "gid=x", "sharing=xyz", "env=E", "readonly=false", "dst=$X", "src"),
-  value.map((v) => `target=${v.replace(/,/g, "")}`),
-);
-const structuredLine = fc.oneof(
-  fc.array(mountField, { minLength: 1, maxLength: 5 }).map((f) => `RUN --mount=${f.join(",")} true`),
-  fc
-    .tuple(
-      fc.constantFrom("COPY", "ADD"),
-      value,
-      fc.constantFrom("", "--from=base ", "--chmod=755 ", "--link "),
-    )
-    .map(([c, v, flag]) => `${c === "ADD" ? "ADD" : `COPY ${flag}`}${v} /dst/`),
-  fc
-    .tuple(
-      fc.constantFrom(
-        "ARG X=",
-        "ENV Y=",
-        "WORKDIR ",
-        "USER ",
-        "EXPOSE ",
-        "LABEL a=",
-        "STOPSIGNAL ",
-        "VOLUME ",
-      ),
-      value,
-    )
-    .map(([c, v]) => `${c}${v}`),
-  fc
-    .tuple(fc.constantFrom("CMD ", "ENTRYPOINT ", "HEALTHCHECK --interval=", "FROM "), value)
-    .map(([c, v]) =>
-      c.startsWith("HEALTH") ? `${c}${v} CMD true` : c === "FROM " ? `FROM ${v} AS s${v.length}` : `${c}${v}`,
-    ),
-  fc.constantFrom('SHELL ["sh", "-c"]', "ONBUILD RUN x", "RUN <<EOF\necho $X\nEOF", "COPY <<A /a\nx\nA"),
-);
-const structuredDockerfile = fc
-  .array(structuredLine, { maxLength: 8 })
-  .map((lines) => `ARG X=1\nFROM img AS base\nARG X\n${lines.join("\n")}\n`);
 
 describe("fuzzing Dockerfile → LLB conversion (only located KilnErrors, bounded time)", {
   timeout: TEST_TIMEOUT_MS,
