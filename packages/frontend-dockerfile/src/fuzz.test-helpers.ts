@@ -106,6 +106,7 @@ export const generatedDockerfile = fc
 export const value = fc.oneof(
   fc.constantFrom(...lexWords),
   fragment.map((f) => f.replace(/[\r\n\\]/g, "")),
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: Dockerfile variable syntax, not a template
   fc.constantFrom("$X", "${X:-/d}", "${NOPE:?unset}", "/abs", "rel", "1", "0777", "base", "0", "linux/arm64"),
 );
 export const mountField = fc.oneof(
