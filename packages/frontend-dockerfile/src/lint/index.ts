@@ -61,7 +61,7 @@ export function lintDockerfile(parsed: ParseResult, stages: Stages, o: LintOptio
   const results = new Map<number, StageEnv>();
   const byName = new Map<string, number>();
   stages.stages.forEach((stage, index) => {
-    let base: StageEnv = { env: undefined, shellSet: false };
+    let base: StageEnv = { env: new Map(), envKnown: false, shellSet: false };
     let baseName: string;
     try {
       baseName = lexer.processWord(stage.baseName, globals.env).toLowerCase();
@@ -71,10 +71,11 @@ export function lintDockerfile(parsed: ParseResult, stages: Stages, o: LintOptio
     const fromStage = byName.get(baseName);
     const image = o.baseImages?.get(index);
     if (fromStage !== undefined) base = results.get(fromStage) ?? base;
-    else if (baseName === "scratch") base = { env: new Map(SCRATCH_ENV), shellSet: false };
+    else if (baseName === "scratch") base = { env: new Map(SCRATCH_ENV), envKnown: true, shellSet: false };
     else if (image) {
       base = {
-        env: image.env ? envFromList(image.env) : undefined,
+        env: envFromList(image.env ?? []),
+        envKnown: image.env !== undefined,
         shellSet: (image.shell?.length ?? 0) > 0,
       };
     }

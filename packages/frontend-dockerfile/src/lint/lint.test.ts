@@ -186,6 +186,13 @@ describe("check configuration", () => {
     expect(rulesOf(df, { attrs: { "build-arg:BUILDKIT_DOCKERFILE_CHECK": "skip=all" } })).toEqual([]);
   });
 
+  it("an image base with unknown env: no UndefinedVar, stage variables still expand", () => {
+    const df =
+      "FROM alpine\nENV APP_HOME=/app\nWORKDIR $APP_HOME\nCOPY $FROM_IMAGE /x\nFROM alpine\nWORKDIR $FROM_IMAGE\n";
+    expect(rulesOf(df)).toEqual([]);
+    expect(rulesOf("FROM alpine\nENV DIR=rel\nWORKDIR $DIR\n")).toEqual(["WorkdirRelativePath"]);
+  });
+
   it("a # check= comment above one instruction applies to it only", () => {
     expect(rulesOf("FROM scratch\n# check=skip=MaintainerDeprecated\nMAINTAINER a\nMAINTAINER b\n")).toEqual([
       "MaintainerDeprecated",

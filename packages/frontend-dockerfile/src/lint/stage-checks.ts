@@ -22,8 +22,10 @@ export interface BaseImageInfo {
 
 /** What a stage passes to a stage built on it (BuildKit copies these with the dispatch state). */
 export interface StageEnv {
-  /** Variables set in the stage; undefined when the base image's env is unknown. */
-  readonly env: Map<string, string> | undefined;
+  /** Variables set so far (the base's, when known, plus the stage's own). */
+  readonly env: Map<string, string>;
+  /** False when the base image's env is unknown: any other variable may come from it. */
+  readonly envKnown: boolean;
   readonly shellSet: boolean;
   readonly workdirSet?: boolean;
   /** ARG names declared (with or without a value). */
@@ -58,23 +60,27 @@ export interface StageCheckOptions {
 
 export function checkStage(stage: Stage, o: StageCheckOptions): StageEnv {
   const { lexer, lint } = o;
-  const env = o.base.env ? new Map(o.base.env) : undefined;
+  const env = new Map(o.base.env);
+  const envKnown = o.base.envKnown;
   const declared = new Set<string>(o.base.declared);
   let shellSet = o.base.shellSet;
   let workdirSet = o.base.workdirSet ?? false;
   const once = new Map<string, SourceLocation>();
   const ignore = ignoreMatcher(o.ignorePatterns);
 
-  /** Expands a word, reporting variables that are neither set nor declared by an ARG. */
-  const expand = (word: string | undefined, cmd: Command): string => {
+  /**
+   * Expands a word, reporting variables that are neither set nor declared by an ARG. Undefined when
+   * the result depends on a variable the unknown base image may set.
+   */
+  const expand = (word: string | undefined, cmd: Command): string | undefined => {
     if (word === undefined || word === "") return "";
     let r: ReturnType<ShellLexer["processWordWithMatches"]>;
     try {
-      r = lexer.processWordWithMatches(word, (name) => env?.get(name));
+      r = lexer.processWordWithMatches(word, (name) => env.get(name));
     } catch {
       return word;
     }
-    if (!env) return r.result;
+    if (!envKnown) return r.unmatched.size > 0 ? undefined : r.result;
     for (const name of r.unmatched) {
       if (declared.has(name) || NON_ENV_ARGS.has(name)) continue;
       lint.run(RULES.UndefinedVar, cmd.location, [name, suggest(name, [...env.keys()], true) ?? ""]);
@@ -94,10 +100,10 @@ export function checkStage(stage: Stage, o: StageCheckOptions): StageEnv {
         for (const def of cmd.args) {
           secretKey("ARG", def.key, cmd);
           let value = o.buildArgs.get(def.key);
-          if (value === undefined && def.value !== undefined) value = expand(def.value, cmd);
+          if (value === undefined && def.value !== undefined) value = expand(def.value, cmd) ?? "";
           value ??= o.globals.get(def.key);
           declared.add(def.key);
-          if (value !== undefined && !NON_ENV_ARGS.has(def.key)) env?.set(def.key, value);
+          if (value !== undefined && !NON_ENV_ARGS.has(def.key)) env.set(def.key, value);
         }
         break;
       case "ENV":
@@ -105,9 +111,9 @@ export function checkStage(stage: Stage, o: StageCheckOptions): StageEnv {
         for (const [key, value] of cmd.env.map((kv) => {
           if (kv.noDelim) lint.run(RULES.LegacyKeyValueFormat, cmd.location, [name]);
           secretKey("ENV", kv.key, cmd);
-          return [expand(kv.key, cmd), expand(kv.value, cmd)] as const;
+          return [expand(kv.key, cmd) ?? kv.key, expand(kv.value, cmd) ?? ""] as const;
         })) {
-          env?.set(key, value);
+          env.set(key, value);
         }
         break;
       case "LABEL":
@@ -119,7 +125,9 @@ export function checkStage(stage: Stage, o: StageCheckOptions): StageEnv {
         break;
       case "WORKDIR": {
         const path = expand(cmd.path, cmd);
-        if (!workdirSet && !path.startsWith("/")) lint.run(RULES.WorkdirRelativePath, cmd.location, [path]);
+        if (!workdirSet && path !== undefined && !path.startsWith("/")) {
+          lint.run(RULES.WorkdirRelativePath, cmd.location, [path]);
+        }
         workdirSet = true;
         break;
       }
@@ -162,7 +170,7 @@ export function checkStage(stage: Stage, o: StageCheckOptions): StageEnv {
       }
       case "EXPOSE":
         for (const raw of cmd.ports) {
-          const port = expand(raw, cmd);
+          const port = expand(raw, cmd) ?? raw;
           const parts = port.split(":");
           const container = parts[parts.length - 1] as string;
           const proto = container.includes("/") ? container.slice(container.indexOf("/") + 1) : "";
@@ -177,7 +185,7 @@ export function checkStage(stage: Stage, o: StageCheckOptions): StageEnv {
         expand(cmd.chown, cmd);
         expand(cmd.chmod, cmd);
         if (cmd.kind === "ADD") expand(cmd.checksum, cmd);
-        const sources = cmd.sourcePaths.map((s) => expand(s, cmd));
+        const sources = cmd.sourcePaths.flatMap((s) => expand(s, cmd) ?? []);
         expand(cmd.destPath, cmd);
         if (!ignore || (cmd.kind === "COPY" && cmd.from !== undefined)) break;
         for (const src of sources) {
@@ -194,7 +202,7 @@ export function checkStage(stage: Stage, o: StageCheckOptions): StageEnv {
         break;
     }
   }
-  return { env, shellSet, workdirSet, declared };
+  return { env, envKnown, shellSet, workdirSet, declared };
 }
 
 /** BuildKit skips CopyIgnoredFile when the ignore file has exceptions: they are too hard to judge. */
