@@ -3,6 +3,9 @@ import { parseIgnoreFile } from "../dockerignore/index.js";
 import { parseStages } from "../instructions/index.js";
 import { type LintWarning, lintDockerfile } from "../lint/index.js";
 import { parse } from "../parser/index.js";
+import { createLexer } from "../shell/index.js";
+import { platformArgs } from "./args.js";
+import { planStages } from "./stages.js";
 
 /**
  * buildx's `--call` subrequests that need no build: `targets` lists the stages (with their doc
@@ -31,7 +34,8 @@ export function listTargets(file: { name: string; data: Uint8Array }): TargetInf
 export type CheckWarning = LintWarning;
 
 /**
- * `--call=check`: all build-check rules over every stage, honouring `# check=…` (skip, experimental;
+ * `--call=check`: all build-check rules over every stage (or, with a `target` attr, the stages it
+ * needs), honouring `# check=…` (skip, experimental;
  * `error=true` only changes a build). Base images are not resolved, so UndefinedVar is checked only
  * in stages whose environment is fully known (from `scratch` or a stage of the same file).
  */
@@ -43,9 +47,24 @@ export function checkDockerfile(req: {
 }): CheckWarning[] {
   const parsed = parse(req.file.data, req.file.name);
   const stages = parseStages(parsed, { file: req.file.name });
+  const platform = req.platform ?? hostPlatform();
+  // Like BuildKit: no target checks every stage; a target checks the stages it needs.
+  let stagesToCheck: Set<number> | undefined;
+  if (req.attrs.target) {
+    const lexer = createLexer(parsed.escapeToken);
+    const globals = platformArgs(platform);
+    for (const cmd of stages.metaArgs) {
+      for (const def of cmd.args) {
+        const value = req.attrs[`build-arg:${def.key}`] ?? def.value;
+        if (value !== undefined) globals.set(def.key, lexer.processWord(value, globals));
+      }
+    }
+    stagesToCheck = new Set(planStages(stages, lexer, globals, req.attrs.target).order);
+  }
   const result = lintDockerfile(parsed, stages, {
     attrs: req.attrs,
-    platform: req.platform ?? hostPlatform(),
+    platform,
+    ...(stagesToCheck ? { stagesToCheck } : {}),
     ignorePatterns: req.ignoreFile ? parseIgnoreFile(req.ignoreFile) : [],
   });
   return [...result.warnings].sort((a, b) => a.location.line - b.location.line);

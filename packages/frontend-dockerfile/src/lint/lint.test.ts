@@ -193,6 +193,19 @@ describe("check configuration", () => {
     expect(rulesOf("FROM alpine\nENV DIR=rel\nWORKDIR $DIR\n")).toEqual(["WorkdirRelativePath"]);
   });
 
+  it("with a target only the stages it needs are dispatched (file-wide rules still apply)", () => {
+    const df = "FROM scratch AS a\nMAINTAINER x\nFROM scratch AS b\nWORKDIR rel\nFROM a AS c\nENV k v\n";
+    expect(rulesOf(df).sort()).toEqual([
+      "LegacyKeyValueFormat",
+      "MaintainerDeprecated",
+      "WorkdirRelativePath",
+    ]);
+    expect(rulesOf(df, { attrs: { target: "c" } }).sort()).toEqual([
+      "LegacyKeyValueFormat",
+      "MaintainerDeprecated",
+    ]);
+  });
+
   it("a # check= comment above one instruction applies to it only", () => {
     expect(rulesOf("FROM scratch\n# check=skip=MaintainerDeprecated\nMAINTAINER a\nMAINTAINER b\n")).toEqual([
       "MaintainerDeprecated",
