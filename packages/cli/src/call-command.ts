@@ -8,6 +8,7 @@ import {
   type Outline,
   outlineDockerfile,
 } from "@kiln/frontend-dockerfile";
+import { parseKeyValues } from "./parse-flags.js";
 
 export interface CallFlags {
   file?: string;
@@ -34,10 +35,8 @@ export async function runCall(
   const data = await readDockerfile(path);
   const attrs: Record<string, string> = {};
   if (flags.target) attrs.target = flags.target;
-  for (const kv of flags.buildArg ?? []) {
-    const eq = kv.indexOf("=");
-    if (eq > 0) attrs[`build-arg:${kv.slice(0, eq)}`] = kv.slice(eq + 1);
-    else if (process.env[kv] !== undefined) attrs[`build-arg:${kv}`] = process.env[kv] as string;
+  for (const [k, v] of Object.entries(parseKeyValues(flags.buildArg ?? [], "--build-arg", process.env))) {
+    attrs[`build-arg:${k}`] = v;
   }
   const platform: Platform | undefined = flags.platform ? parsePlatform(flags.platform) : undefined;
 
