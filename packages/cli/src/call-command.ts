@@ -104,16 +104,19 @@ async function readOptional(path: string): Promise<Uint8Array | undefined> {
   }
 }
 
-/** buildx's check output: each warning with its rule URL, message and the source snippet. */
+/**
+ * buildx's check output: the count first, then each warning with its rule URL, message and the
+ * source snippet; "no warnings found" when clean.
+ */
 export function formatCheck(warnings: readonly CheckWarning[], source: string): string {
+  const n = warnings.length;
+  if (n === 0) return "Check complete, no warnings found.\n";
   const lines = source.split("\n");
-  let text = "";
+  let text = `Check complete, ${n === 1 ? "1 warning has" : `${n} warnings have`} been found!\n`;
   for (const w of warnings) {
     text += `\nWARNING: ${w.rule}${w.url ? ` - ${w.url}` : ""}\n${w.detail}\n`;
     text += sourceSnippet(w.location.file, lines, w.location.line);
   }
-  const n = warnings.length;
-  text += `\n${n === 0 ? "Check complete, no warnings found." : `Check complete, ${n} warning${n === 1 ? " has" : "s have"} been found!`}\n`;
   return text;
 }
 
