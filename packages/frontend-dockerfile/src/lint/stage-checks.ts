@@ -208,7 +208,12 @@ export function checkStage(stage: Stage, o: StageCheckOptions): StageEnv {
 /** BuildKit skips CopyIgnoredFile when the ignore file has exceptions: they are too hard to judge. */
 function ignoreMatcher(patterns: readonly string[]) {
   if (patterns.length === 0) return undefined;
-  const matcher = createIgnoreMatcher(patterns);
+  let matcher: ReturnType<typeof createIgnoreMatcher>;
+  try {
+    matcher = createIgnoreMatcher(patterns);
+  } catch {
+    return undefined; // a bad pattern is reported where the context is read, not by a check
+  }
   if (matcher.hasExceptions) return undefined;
   const rootIgnored = patterns.some((p) => ["*", "**", "**/*"].includes(p.trim()));
   return { matcher, rootIgnored };
