@@ -4,7 +4,7 @@
  * models — the base's env (a known image config, `scratch`'s PATH, or an earlier stage's result),
  * then ARG and ENV as they come.
  */
-import type { SourceLocation } from "@kiln/core";
+import { DEFAULT_PATH_ENV, type SourceLocation } from "@kiln/core";
 import { cleanPath } from "../dockerignore/clean-path.js";
 import { createIgnoreMatcher } from "../dockerignore/index.js";
 import type { Command, Stage } from "../instructions/index.js";
@@ -32,7 +32,6 @@ export interface StageEnv {
   readonly declared?: ReadonlySet<string>;
 }
 
-const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 // Args BuildKit reads itself and never puts in the environment.
 const NON_ENV_ARGS = new Set(["BUILDKIT_SBOM_SCAN_CONTEXT", "BUILDKIT_SBOM_SCAN_STAGE"]);
 
@@ -220,4 +219,4 @@ function ignoreMatcher(patterns: readonly string[]) {
 }
 
 /** The env a `FROM scratch` stage starts with. */
-export const SCRATCH_ENV: ReadonlyMap<string, string> = new Map([["PATH", DEFAULT_PATH]]);
+export const SCRATCH_ENV: ReadonlyMap<string, string> = envFromList([DEFAULT_PATH_ENV]);
