@@ -46,11 +46,8 @@ export async function runCall(
       out.write(`${JSON.stringify({ targets }, null, 2)}\n`);
       return 0;
     }
-    const width = Math.max(6, ...targets.map((t) => t.name.length + (t.isDefault ? 10 : 0)));
-    out.write(`${"TARGET".padEnd(width)}  DESCRIPTION\n`);
-    for (const t of targets) {
-      out.write(`${`${t.name}${t.isDefault ? " (default)" : ""}`.padEnd(width)}  ${t.description ?? ""}\n`);
-    }
+    const rows = targets.map((t) => [`${t.name}${t.isDefault ? " (default)" : ""}`, t.description ?? ""]);
+    out.write(table([["TARGET", "DESCRIPTION"], ...rows], 1));
     return 0;
   }
   if (name === "outline") {
