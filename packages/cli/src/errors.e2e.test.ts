@@ -31,9 +31,9 @@ describe("bad input gets a clear error naming file, line and instruction; the st
     [
       "unknown flag",
       "FROM busybox\nCOPY --frm=x present.txt /x\n",
-      /Dockerfile:2: COPY.*unknown flag: --frm/i,
+      /Dockerfile:2:6: COPY: unknown flag: --frm \(did you mean from\?\)\n {3}2 \| COPY --frm=x present\.txt \/x\n {5}\| {6}\^/,
     ],
-    ["bad JSON form", "FROM busybox\nSHELL not json\n", /Dockerfile:2: SHELL/i],
+    ["bad JSON form", "FROM busybox\nSHELL not json\n", /Dockerfile:2:1: SHELL/i],
     [
       "missing target stage",
       "FROM busybox AS a\n",
@@ -93,6 +93,24 @@ describe("bad input gets a clear error naming file, line and instruction; the st
     ]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(broken);
+  }, 60_000);
+
+  it("build-check warnings are listed after the build with file:line; check=error=true fails it", async () => {
+    const df = "FROM busybox\nMAINTAINER me\nCOPY present.txt /present.txt\n";
+    const r = await buildDockerfile(df);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/\d+ warnings? found:\n/);
+    // The summary comes after every build step.
+    const summary = r.stderr.slice(r.stderr.search(/\d+ warnings? found:/));
+    expect(summary).toContain(
+      ` - ${r.file}:2: MaintainerDeprecated: Maintainer instruction is deprecated in favor of using label\n`,
+    );
+    expect(summary).not.toMatch(/^#\d+ /m);
+    const strict = await buildDockerfile(`# check=error=true\n${df}`);
+    expect(strict.code).not.toBe(0);
+    expect(strict.stderr).toMatch(
+      /Dockerfile:3: MAINTAINER: lint violation found for rules: MaintainerDeprecated/,
+    );
   }, 60_000);
 
   it("after all those failures the same store still builds", async () => {

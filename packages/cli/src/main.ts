@@ -76,7 +76,11 @@ program
     collect,
     [],
   )
-  .option("--call <request>", "what to run: build (default), check, targets", "build")
+  .option(
+    "--call <request>",
+    "what to run: build (default), check, outline, targets; add ,format=json for JSON",
+    "build",
+  )
   .option("--check", "shorthand for --call=check")
   .option("--push", "shorthand for --output=type=registry (push the image to its -t names)")
   .option("--load", "not supported: kiln has no Docker daemon to load into (use -o type=docker,dest=x.tar)")
@@ -102,8 +106,8 @@ program
       flags: BuildFlags & { root?: string; ociRuntime?: string; snapshotter?: SnapshotterChoice },
     ) => {
       const call = flags.check ? "check" : (flags.call ?? "build");
-      if (call !== "build") {
-        process.exitCode = await runCall(call, context, flags.file);
+      if (call.split(",")[0]?.trim().toLowerCase() !== "build") {
+        process.exitCode = await runCall(call, context, flags);
         return;
       }
       const registry = registryConfig();

@@ -22,6 +22,10 @@ export interface SourceLocation {
   readonly line: number;
   /** The instruction keyword as written, e.g. `COPY`. */
   readonly instruction?: string;
+  /** 1-based column (in code points) on `line` that the error points at, when known. */
+  readonly column?: number;
+  /** The text of source line `line` (no line ending), so the error can show it. */
+  readonly text?: string;
 }
 
 export interface KilnErrorOptions {
@@ -51,13 +55,43 @@ export class KilnError extends Error {
     this.details = options.details;
   }
 
-  /** `Dockerfile:12: COPY: message` style text used by the CLI. */
+  /**
+   * `Dockerfile:12:6: COPY: message` style text used by the CLI, followed by the source line with a
+   * caret under the column when the location carries them (like buildx's source snippet).
+   */
   describe(): string {
-    const where = this.location
-      ? `${this.location.file}:${this.location.line}${this.location.instruction ? `: ${this.location.instruction}` : ""}: `
+    const loc = this.location;
+    const where = loc
+      ? `${loc.file}:${loc.line}${loc.column ? `:${loc.column}` : ""}${loc.instruction ? `: ${loc.instruction}` : ""}: `
       : "";
-    return `${where}${this.message}${this.hint ? `\n  hint: ${this.hint}` : ""}`;
+    const snippet = loc ? formatSourceSnippet(loc) : "";
+    return `${where}${this.message}${snippet ? `\n${snippet}` : ""}${this.hint ? `\n  hint: ${this.hint}` : ""}`;
   }
+}
+
+// Long lines (up to 64 KiB are legal) are cut around the column so the snippet stays readable.
+const SNIPPET_WIDTH = 120;
+
+/**
+ * ` 12 | COPY --frm=x a /b` and, when the column is known, a caret line under it. Empty when the
+ * location has no source text.
+ */
+export function formatSourceSnippet(loc: SourceLocation): string {
+  if (loc.text === undefined) return "";
+  const chars = Array.from(loc.text.replace(/\t/g, " "));
+  const column = loc.column && loc.column > 0 ? Math.min(loc.column, chars.length + 1) : undefined;
+  let start = 0;
+  if (chars.length > SNIPPET_WIDTH) {
+    start = column ? Math.max(0, Math.min(column - 1 - SNIPPET_WIDTH / 2, chars.length - SNIPPET_WIDTH)) : 0;
+  }
+  const shown = chars.slice(start, start + SNIPPET_WIDTH).join("");
+  const prefix = start > 0 ? "…" : "";
+  const suffix = start + SNIPPET_WIDTH < chars.length ? "…" : "";
+  const gutter = ` ${String(loc.line).padStart(3)} | `;
+  const lines = [`${gutter}${prefix}${shown}${suffix}`];
+  if (column)
+    lines.push(`${" ".repeat(gutter.length - 2)}| ${" ".repeat(prefix.length + column - 1 - start)}^`);
+  return lines.join("\n");
 }
 
 export function isKilnError(err: unknown, code?: KilnErrorCode): err is KilnError {

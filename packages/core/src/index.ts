@@ -21,6 +21,7 @@ export type {
 export type { Descriptor } from "./descriptor.js";
 export { type Digest, digestHex, isDigest, parseDigest, sha256 } from "./digest.js";
 export {
+  formatSourceSnippet,
   isAlreadyExists,
   isCanceled,
   isKilnError,

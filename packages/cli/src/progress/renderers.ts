@@ -64,8 +64,17 @@ export function createPlainRenderer(out: { write(s: string): unknown }): Progres
           break;
       }
     },
-    done() {},
+    done() {
+      out.write(warningSummary(model.warnings));
+    },
   };
+}
+
+/** Like buildx after a build: the warnings again, each with its file:line, once the steps are done. */
+export function warningSummary(warnings: readonly string[]): string {
+  if (warnings.length === 0) return "";
+  const n = warnings.length;
+  return `\n${n} warning${n === 1 ? "" : "s"} found:\n${warnings.map((w) => ` - ${w}\n`).join("")}`;
 }
 
 /** A live view redrawn in place: one line per step with `CACHED`, timings and a running clock. */

@@ -145,9 +145,19 @@ describe("stages and targets", () => {
     });
   });
 
+  it("RUN --mount values checked after expansion fail as located KilnErrors", async () => {
+    await expect(convert("FROM scratch\nRUN --mount=mode=0777,target=/x true\n")).rejects.toMatchObject({
+      name: "KilnError",
+      code: "INVALID_ARGUMENT",
+      message: 'mode not allowed for "bind" type mounts',
+      location: { file: "Dockerfile", line: 2, column: 1, instruction: "RUN" },
+    });
+  });
+
   it("errors from variable expansion name the instruction", async () => {
-    await expect(convert("FROM scratch\nLABEL a=${b:?must be set}\n")).rejects.toMatchObject({
-      location: { line: 2 },
+    await expect(convert("FROM scratch\nLABEL a=${b:?unset}\n")).rejects.toMatchObject({
+      message: expect.stringContaining("failed to process"),
+      location: { line: 2, column: 9, text: "LABEL a=${b:?unset}", instruction: "LABEL" },
     });
   });
 });

@@ -1,4 +1,5 @@
-import { type FrontendRequest, KilnError } from "@kiln/core";
+import type { FrontendRequest } from "@kiln/core";
+import { checkConfig } from "../lint/index.js";
 import type { ParseResult } from "../parser/index.js";
 
 /** `# syntax=` values that name Docker's Dockerfile frontend, which kiln implements built in. */
@@ -7,9 +8,9 @@ const DOCKERFILE_FRONTEND =
 
 /**
  * Applies the parser directives: `syntax` (Docker's frontend images select the built-in one, offline;
- * anything else is reported, since kiln does not run frontend images) and `check` (which build-check
- * warnings to skip, and whether they fail the build). The build arg `BUILDKIT_DOCKERFILE_CHECK`
- * overrides `check`, `BUILDKIT_SYNTAX` overrides `syntax`, as in BuildKit.
+ * anything else is reported, since kiln does not run frontend images) and validates `check` (which
+ * `lintDockerfile` applies). The build arg `BUILDKIT_DOCKERFILE_CHECK` overrides `check`,
+ * `BUILDKIT_SYNTAX` overrides `syntax`, as in BuildKit.
  */
 export function applyDirectives(parsed: ParseResult, req: FrontendRequest): void {
   const directive = (name: string) => parsed.directives.find((d) => d.name === name);
@@ -22,35 +23,6 @@ export function applyDirectives(parsed: ParseResult, req: FrontendRequest): void
     );
   }
 
-  const check = parseCheck(
-    req.attrs["build-arg:BUILDKIT_DOCKERFILE_CHECK"] ?? directive("check")?.value ?? "",
-  );
-  const warnings = parsed.warnings.filter((w) => !check.skipAll && !check.skip.has(w.rule));
-  for (const w of warnings) req.bridge.warn(`${w.rule}: ${w.message}`, w.location);
-  if (check.error && warnings.length > 0) {
-    const first = warnings[0];
-    throw new KilnError(
-      "FAILED_PRECONDITION",
-      `lint violation found for rules: ${[...new Set(warnings.map((w) => w.rule))].join(", ")}`,
-      {
-        ...(first ? { location: first.location } : {}),
-        hint: "fix the warnings above, or relax the check directive (# check=error=false)",
-      },
-    );
-  }
-}
-
-function parseCheck(value: string): { skip: Set<string>; skipAll: boolean; error: boolean } {
-  const out = { skip: new Set<string>(), skipAll: false, error: false };
-  for (const part of value.split(";")) {
-    const [key, raw = ""] = part.split("=", 2).map((s) => s.trim());
-    if (!key) continue;
-    if (key === "skip") {
-      for (const rule of raw.split(",").map((r) => r.trim())) {
-        if (rule === "all") out.skipAll = true;
-        else if (rule) out.skip.add(rule);
-      }
-    } else if (key === "error") out.error = raw.toLowerCase() === "true";
-  }
-  return out;
+  // Fail early on a malformed check directive, like BuildKit; the rules run after conversion.
+  checkConfig(parsed, req.attrs);
 }

@@ -12,7 +12,14 @@ import {
 } from "@kiln/core";
 import { local, marshal, type State, scratch, source } from "@kiln/llb";
 import { parseIgnoreFile } from "../dockerignore/index.js";
-import { type Command, parseInstruction, parseStages } from "../instructions/index.js";
+import { InstructionError } from "../instructions/errors.js";
+import { type Command, parseInstruction, parseStages, toKilnError } from "../instructions/index.js";
+import {
+  type BaseImageInfo,
+  checkBaseImagePlatform,
+  type LintWarning,
+  lintDockerfile,
+} from "../lint/index.js";
 import { parse } from "../parser/index.js";
 import { createLexer } from "../shell/index.js";
 import { createBuildArgs, platformArgs, proxyEnvFromBuildArgs } from "./args.js";
@@ -66,6 +73,8 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
     customName: "[internal] load build context",
   });
 
+  const baseImages = new Map<number, BaseImageInfo>();
+  const platformMismatches: [string, Platform, Platform, SourceLocation][] = [];
   const names = new Map<string, SourceLocation>();
   const images = new Map<string, Promise<{ state: State; config: ImageConfig }>>();
   const done = new Map<number, StageState>();
@@ -119,6 +128,11 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
       const image = await ctx.resolveImage(stagePlan.base.ref, platform, stage.location);
       state = image.state.withCustomName(fromName);
       config = structuredClone(image.config);
+      baseImages.set(index, { env: config.config?.Env ?? [], shell: config.config?.Shell ?? undefined });
+      if (config.os && config.architecture) {
+        const actual = { os: config.os, architecture: config.architecture };
+        platformMismatches.push([stagePlan.base.ref, platform, actual, stage.location]);
+      }
     }
     // The base's ONBUILD triggers run first in this stage and are not passed on (like BuildKit).
     const triggers = stagePlan.replaced
@@ -142,6 +156,8 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
         else if (cmd.kind === "RUN") await dispatchRun(ctx, st, cmd);
         else dispatchMetadata(ctx, st, cmd);
       } catch (err) {
+        // Values checked only once expanded (RUN --mount fields) fail here with an InstructionError.
+        if (err instanceof InstructionError) throw toKilnError(err, cmd.location, parsed.sourceLines);
         throw withLocation(err, cmd.location);
       }
     }
@@ -156,6 +172,21 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
     config.config.Labels ??= {};
     for (const [k, v] of labels) config.config.Labels[k.slice(6)] = v;
   }
+  const lint = lintDockerfile(parsed, stages, {
+    attrs: req.attrs,
+    platform: req.platform,
+    stagesToCheck: new Set(plan.order),
+    baseImages,
+    ignorePatterns,
+  });
+  const warnings: LintWarning[] = [...lint.warnings];
+  for (const [image, expected, actual, location] of platformMismatches) {
+    const w = checkBaseImagePlatform(lint, image, expected, actual, location);
+    if (w) warnings.push(w);
+  }
+  for (const w of warnings) req.bridge.warn(`${w.rule}: ${w.detail}`, w.location);
+  if (lint.error) throw lint.error;
+
   const unused = buildArgs.unused();
   if (unused.length) req.bridge.warn(`one or more build-args [${unused.join(" ")}] were not consumed`);
 
@@ -225,9 +256,13 @@ function namedContext(attrs: Readonly<Record<string, string>>, ref: string): str
 /** Adds the instruction's location to an error that has none (lexer and resolver errors). */
 function withLocation(err: unknown, location: SourceLocation): unknown {
   if (!(err instanceof KilnError) || err.location) return err;
+  // A word the shell lexer could not process: point at it when it is on the instruction's line.
+  const word = err.details?.word;
+  const at = typeof word === "string" && word !== "" && location.text ? location.text.indexOf(word) : -1;
+  const column = at >= 0 ? Array.from((location.text ?? "").slice(0, at)).length + 1 : undefined;
   return new KilnError(err.code, err.message, {
     cause: err.cause ?? err,
-    location,
+    location: column ? { ...location, column } : location,
     ...(err.hint ? { hint: err.hint } : {}),
     ...(err.details ? { details: err.details } : {}),
   });
@@ -250,6 +285,7 @@ function onbuildTriggers(
     if (cmd.kind === "FROM") {
       throw new KilnError("INVALID_ARGUMENT", "FROM is not allowed as an ONBUILD trigger", { location: at });
     }
-    return { ...cmd, location: { ...cmd.location, file: at.file, line: at.line } } as Command;
+    const location = { ...cmd.location, file: at.file, line: at.line, ...(at.text ? { text: at.text } : {}) };
+    return { ...cmd, location } as Command;
   });
 }

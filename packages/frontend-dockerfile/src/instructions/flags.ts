@@ -53,7 +53,7 @@ export function createFlagSet(args: readonly string[]): FlagSet {
     parse() {
       for (const arg of args) {
         if (arg === "--") return;
-        if (!arg.startsWith("--")) fail(`arg should start with -- : ${arg}`);
+        if (!arg.startsWith("--")) fail(`arg should start with -- : ${arg}`, undefined, arg);
         const eq = arg.indexOf("=");
         const flagName = eq < 0 ? arg : arg.slice(0, eq);
         const hasValue = eq >= 0;
@@ -67,18 +67,19 @@ export function createFlagSet(args: readonly string[]): FlagSet {
             [...flags.keys()],
             true,
           );
-          fail(message, hint);
+          fail(message, hint, arg);
         }
-        if (used.has(name) && flag.type !== "strings") fail(`duplicate flag specified: ${flagName}`);
+        if (used.has(name) && flag.type !== "strings")
+          fail(`duplicate flag specified: ${flagName}`, undefined, arg);
         used.set(name, flag);
         if (flag.type === "bool") {
-          if (hasValue && value === "") fail(`missing a value on flag: ${flagName}`);
+          if (hasValue && value === "") fail(`missing a value on flag: ${flagName}`, undefined, arg);
           const lower = value.toLowerCase();
           if (lower === "true" || lower === "") flag.value = "true";
           else if (lower === "false") flag.value = "false";
-          else fail(`expecting boolean value for flag ${flagName}, not: ${value}`);
+          else fail(`expecting boolean value for flag ${flagName}, not: ${value}`, undefined, arg);
         } else {
-          if (!hasValue) fail(`missing a value on flag: ${flagName}`);
+          if (!hasValue) fail(`missing a value on flag: ${flagName}`, undefined, arg);
           if (flag.type === "string") flag.value = value;
           else flag.values.push(value);
         }

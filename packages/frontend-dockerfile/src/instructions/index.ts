@@ -1,6 +1,6 @@
 export { parseGoDuration } from "./duration.js";
 export { type CacheSharing, type MountType, parseMount, type RunMount } from "./mount.js";
-export { INSTRUCTION_NAMES, parseInstruction, parseStages } from "./parse.js";
+export { INSTRUCTION_NAMES, parseInstruction, parseStages, toKilnError } from "./parse.js";
 export { suggest } from "./suggest.js";
 export type {
   AddCommand,

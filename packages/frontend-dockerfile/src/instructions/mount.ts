@@ -122,7 +122,7 @@ export function literalMountFrom(raw: string): string | undefined {
     const value = field.slice(eq + 1);
     const dollar = value.indexOf("$");
     if (dollar >= 0 && dollar !== value.length - 1) {
-      fail("'from' doesn't support variable expansion, define alias stage instead");
+      fail("'from' doesn't support variable expansion, define alias stage instead", undefined, field);
     }
     from = value;
   }

@@ -86,8 +86,16 @@ describe("parseStages", () => {
     const err = errorOf("\nCOPPY a b", "app/Dockerfile");
     expect(err.message).toBe("unknown instruction: COPPY (did you mean COPY?)");
     expect(err.hint).toBe("did you mean COPY?");
-    expect(err.location).toEqual({ file: "app/Dockerfile", line: 3, endLine: 3, instruction: "COPPY" });
-    expect(err.describe()).toContain("app/Dockerfile:3: COPPY: unknown instruction: COPPY");
+    expect(err.location).toEqual({
+      file: "app/Dockerfile",
+      line: 3,
+      endLine: 3,
+      instruction: "COPPY",
+      column: 1,
+      text: "COPPY a b",
+    });
+    expect(err.describe()).toContain("app/Dockerfile:3:1: COPPY: unknown instruction: COPPY");
+    expect(err.describe()).toContain("\n   3 | COPPY a b\n     | ^\n  hint: did you mean COPY?");
     expect(errorOf("workdr /x").message).toBe("unknown instruction: workdr (did you mean workdir?)");
     expect(errorOf("FNTRYPOINT x").message).toBe(
       "unknown instruction: FNTRYPOINT (did you mean ENTRYPOINT?)",
@@ -288,5 +296,49 @@ describe("parseInstruction", () => {
     const node = parse("FROM a\nUSER x\n").ast.children[1];
     if (!node) throw new Error("missing node");
     expect(parseInstruction(node)).toMatchObject({ kind: "USER", location: { file: "Dockerfile", line: 2 } });
+  });
+});
+
+describe("parse errors point at file:line:column and show the line", () => {
+  it("an unknown flag: column of the flag, with a suggestion", () => {
+    const err = errorOf("COPY --frm=x a /b", "ctx/Dockerfile");
+    expect(err.message).toBe("unknown flag: --frm (did you mean from?)");
+    expect(err.location).toMatchObject({ file: "ctx/Dockerfile", line: 2, column: 6, instruction: "COPY" });
+    expect(err.describe()).toBe(
+      [
+        "ctx/Dockerfile:2:6: COPY: unknown flag: --frm (did you mean from?)",
+        "   2 | COPY --frm=x a /b",
+        "     |      ^",
+        "  hint: did you mean from?",
+      ].join("\n"),
+    );
+  });
+
+  it("a flag on a continuation line: that physical line and its column", () => {
+    const err = errorOf("RUN --network=host \\\n    --mount=type=cache,target=/c \\\n    --netwrk=none true");
+    expect(err.message).toBe("unknown flag: --netwrk (did you mean network?)");
+    expect(err.location).toMatchObject({ line: 4, column: 5, text: "    --netwrk=none true" });
+  });
+
+  it("a bad value of a known flag and a variable in RUN --mount from= point at the word", () => {
+    expect(errorOf("RUN --network=host --security=maybe true").location).toMatchObject({ column: 1 });
+    const from = errorOf("RUN --mount=type=bind,from=$STAGE,target=/x true");
+    expect(from.message).toBe("'from' doesn't support variable expansion, define alias stage instead");
+    expect(from.location).toMatchObject({ line: 2, column: 23 });
+    const braces = errorOf("RUN --mount=type=cache,from=${BASE},target=/x true");
+    expect(braces.message).toBe("'from' doesn't support variable expansion, define alias stage instead");
+    // A trailing `$` is not a variable (BuildKit matches `\$.`).
+    expect(commands("RUN --mount=type=bind,from=stage$,target=/x true")[0]).toMatchObject({ kind: "RUN" });
+  });
+
+  it("an instruction before FROM and a bad stage name", () => {
+    const before = failure(() => parseStages(parse("# hi\n  RUN x\n", "Dockerfile")));
+    expect(before.location).toMatchObject({ line: 2, column: 3, text: "  RUN x" });
+    expect(errorOf("FROM a AS 1x").location).toMatchObject({ line: 2, column: 1 });
+  });
+
+  it("a very long line is cut around the column", () => {
+    const err = errorOf(`LABEL ${"a=b ".repeat(100)}--bad`);
+    expect(err.describe().split("\n")[1]?.length).toBeLessThan(140);
   });
 });

@@ -5,7 +5,7 @@
 import { KilnError } from "@kiln/core";
 import { goQuote } from "../parser/go-quote.js";
 import { type Node, nodeArgs } from "../parser/node.js";
-import type { ParseResult } from "../parser/parser.js";
+import { type ParseResult, pointAt } from "../parser/parser.js";
 import { parseGoDuration } from "./duration.js";
 import { fail, InstructionError } from "./errors.js";
 import { createFlagSet } from "./flags.js";
@@ -93,25 +93,55 @@ function parseHealthcheck(req: ParseRequest): HealthCheckCommand {
   };
 }
 
-function locationOf(node: Node, file: string): CommandLocation {
+function locationOf(node: Node, file: string, sourceLines: readonly string[]): CommandLocation {
+  const line = Math.max(1, node.startLine);
+  const text = sourceLines[line - 1];
   return {
     file,
-    line: Math.max(1, node.startLine),
+    line,
     endLine: Math.max(1, node.endLine),
     instruction: node.value,
+    ...(text !== undefined ? { text } : {}),
   };
 }
 
-function toKilnError(err: unknown, location: CommandLocation): KilnError {
+/**
+ * The location of a parse error: the physical line holding `needle` (a flag may sit on a
+ * continuation line) and its column, else the instruction keyword's.
+ */
+function errorLocation(
+  location: CommandLocation,
+  sourceLines: readonly string[],
+  needle: string | undefined,
+): CommandLocation {
+  if (sourceLines.length === 0) return location;
+  if (needle) {
+    for (let line = location.line; line <= location.endLine; line++) {
+      if (sourceLines[line - 1]?.includes(needle))
+        return { ...location, line, ...pointAt(sourceLines, line, needle) };
+    }
+  }
+  return { ...location, ...pointAt(sourceLines, location.line) };
+}
+
+/**
+ * Turns an error raised while reading an instruction (an InstructionError from a sub-parser, or a
+ * KilnError without location) into a KilnError at `location`; other errors pass through unchanged.
+ */
+export function toKilnError(
+  err: unknown,
+  location: CommandLocation,
+  sourceLines: readonly string[],
+): KilnError {
   if (err instanceof InstructionError) {
     return new KilnError("INVALID_ARGUMENT", err.message, {
-      location,
+      location: errorLocation(location, sourceLines, err.needle),
       ...(err.hint ? { hint: err.hint } : {}),
     });
   }
   if (err instanceof KilnError && !err.location) {
     return new KilnError(err.code, err.message, {
-      location,
+      location: errorLocation(location, sourceLines, undefined),
       cause: err,
       ...(err.hint ? { hint: err.hint } : {}),
     });
@@ -119,9 +149,16 @@ function toKilnError(err: unknown, location: CommandLocation): KilnError {
   return err as KilnError;
 }
 
-/** Parses one instruction node (a child of the AST root). FROM yields a `Stage` without commands. */
-export function parseInstruction(node: Node, file = "Dockerfile"): Command | Stage {
-  const location = locationOf(node, file);
+/**
+ * Parses one instruction node (a child of the AST root). FROM yields a `Stage` without commands.
+ * With the file's `sourceLines` (from `parse`), locations carry the source text and errors a column.
+ */
+export function parseInstruction(
+  node: Node,
+  file = "Dockerfile",
+  sourceLines: readonly string[] = [],
+): Command | Stage {
+  const location = locationOf(node, file, sourceLines);
   const parser = PARSERS[node.value.toLowerCase()];
   try {
     if (!parser || !Object.hasOwn(PARSERS, node.value.toLowerCase())) {
@@ -145,7 +182,7 @@ export function parseInstruction(node: Node, file = "Dockerfile"): Command | Sta
       comments: node.prevComment,
     });
   } catch (err) {
-    throw toKilnError(err, location);
+    throw toKilnError(err, location, sourceLines);
   }
 }
 
@@ -156,16 +193,17 @@ export function parseInstruction(node: Node, file = "Dockerfile"): Command | Sta
 export function parseStages(input: ParseResult | Node, options: { file?: string } = {}): Stages {
   const ast = "ast" in input ? input.ast : input;
   const file = options.file ?? ("ast" in input ? input.file : "Dockerfile");
+  const sourceLines = "ast" in input ? input.sourceLines : [];
   const metaArgs: ArgCommand[] = [];
   const stages: Stage[] = [];
   for (const child of ast.children) {
-    const cmd = parseInstruction(child, file);
+    const cmd = parseInstruction(child, file, sourceLines);
     if (cmd.kind === "FROM") {
       stages.push(cmd);
     } else if (stages.length === 0) {
       if (cmd.kind !== "ARG") {
         throw new KilnError("INVALID_ARGUMENT", "no build stage in current context", {
-          location: cmd.location,
+          location: errorLocation(cmd.location, sourceLines, undefined),
           hint: "start the Dockerfile with FROM (only ARG may come before the first FROM)",
         });
       }

@@ -77,7 +77,7 @@ describe("heredocs", () => {
       expect.objectContaining({
         code: "INVALID_ARGUMENT",
         message: "unterminated heredoc",
-        location: { file: "app.Dockerfile", line: 3, instruction: "RUN" },
+        location: { file: "app.Dockerfile", line: 3, instruction: "RUN", column: 1, text: "RUN <<EOF" },
       }),
     );
   });

@@ -42,7 +42,7 @@ describe("directives", () => {
   it("rejects repeated directives and bad escape tokens with the line", () => {
     const dup = failure(() => parse("# syntax=a\n# syntax=b\nFROM a\n", "x/Dockerfile"));
     expect(dup.message).toBe("only one syntax parser directive can be used");
-    expect(dup.location).toEqual({ file: "x/Dockerfile", line: 2 });
+    expect(dup.location).toEqual({ file: "x/Dockerfile", line: 2, column: 1, text: "# syntax=b" });
     expect(failure(() => parse("# escape=x\nFROM a\n")).message).toBe(
       "invalid escape token 'x' does not match ` or \\",
     );
@@ -118,8 +118,16 @@ describe("instruction nodes", () => {
   it("fails on instruction argument errors naming file, line and instruction", () => {
     const err = failure(() => parse("FROM a\n\nENV NAME\n", "ctx/Dockerfile"));
     expect(err.message).toBe("ENV must have two arguments");
-    expect(err.location).toEqual({ file: "ctx/Dockerfile", line: 3, instruction: "ENV" });
-    expect(err.describe()).toBe("ctx/Dockerfile:3: ENV: ENV must have two arguments");
+    expect(err.location).toEqual({
+      file: "ctx/Dockerfile",
+      line: 3,
+      instruction: "ENV",
+      column: 1,
+      text: "ENV NAME",
+    });
+    expect(err.describe()).toBe(
+      "ctx/Dockerfile:3:1: ENV: ENV must have two arguments\n   3 | ENV NAME\n     | ^",
+    );
     expect(failure(() => parse("FROM a\nENV a=1 b\n")).message).toBe(
       'Syntax error - can\'t find = in "b". Must be of the form: name=value',
     );

@@ -30,6 +30,8 @@ export interface ParseResult {
   /** Parser directives found at the top of the file. */
   readonly directives: readonly Directive[];
   readonly warnings: readonly ParseWarning[];
+  /** The physical source lines without line endings (index 0 is line 1), for error snippets. */
+  readonly sourceLines: readonly string[];
 }
 
 // bufio.Scanner's default limit: BuildKit refuses longer lines.
@@ -80,12 +82,14 @@ export function parse(source: string | Uint8Array, file = "Dockerfile"): ParseRe
   const text =
     typeof source === "string" ? source : new TextDecoder("utf-8", { ignoreBOM: true }).decode(source);
   const lines = splitLines(text);
+  const sourceLines = lines.map(trimNewline);
   let index = 0;
   let currentLine = 0;
 
   const fail = (message: string, line: number, instruction?: string, endLine?: number): never => {
+    const at = Math.max(1, line);
     throw new KilnError("INVALID_ARGUMENT", message, {
-      location: { file, line: Math.max(1, line), ...(instruction ? { instruction } : {}) },
+      location: { file, line: at, ...(instruction ? { instruction } : {}), ...pointAt(sourceLines, at) },
       details: { endLine: Math.max(1, endLine ?? line) },
     });
   };
@@ -214,5 +218,21 @@ export function parse(source: string | Uint8Array, file = "Dockerfile"): ParseRe
   }
 
   if (root.startLine < 0) fail("file with no instructions", currentLine);
-  return { ast: root, file, escapeToken, directives: directiveParser.directives, warnings };
+  return { ast: root, file, escapeToken, directives: directiveParser.directives, warnings, sourceLines };
+}
+
+/**
+ * `column` and `text` for an error on `line`: the column of `needle` when it is found on that line,
+ * else of the line's first non-blank character (the instruction keyword).
+ */
+export function pointAt(
+  sourceLines: readonly string[],
+  line: number,
+  needle?: string,
+): { column: number; text: string } | Record<string, never> {
+  const text = sourceLines[line - 1];
+  if (text === undefined) return {};
+  const at = needle ? text.indexOf(needle) : -1;
+  const offset = at >= 0 ? at : Math.max(0, text.search(/[^\s\uFEFF]/));
+  return { column: Array.from(text.slice(0, offset)).length + 1, text };
 }
