@@ -8,6 +8,16 @@ export type {
   PointerValue,
   WritePointerOptions,
 } from "./blob-store.js";
+export {
+  CACHE_KEY_SCHEME,
+  type CacheGraph,
+  type CacheGraphEdge,
+  type CacheKeyInfo,
+  type CacheKeyLink,
+  cacheKeyOf,
+  cacheRecordDigest,
+  contentCacheKey,
+} from "./cache-keys.js";
 export type { CallOptions } from "./call-options.js";
 export type { ContentInfo, ContentStore } from "./content.js";
 export type {

@@ -1,0 +1,78 @@
+import type { CacheGraph, CacheGraphEdge, CallOptions, Digest, ImmutableRef, Layer, Ref } from "@kiln/core";
+import type { RefManager } from "../refs.js";
+import { type CacheChains, createCacheChains, type ItemId } from "./chains.js";
+
+export type CacheExportMode = "min" | "max";
+
+export interface GraphChainsOptions {
+  readonly mode: CacheExportMode;
+  readonly refs: Pick<RefManager, "knownLayers">;
+  /** The stored result of a key, for edges this build did not resolve (their dependents hit). */
+  readonly loadResult: (key: Digest, o?: CallOptions) => Promise<Ref | undefined>;
+  readonly now?: Date;
+}
+
+/**
+ * Turns what the solver learned into BuildKit's cache chains, walking from the build result: one item
+ * per keyed edge, its definition and content keys merged into alternatives per input (as BuildKit's
+ * one key with several dep keys per input). Results:
+ * - `max`: every edge's layers (computed if needed, so every intermediate step is cached);
+ * - `min`: the final result's layers, plus intermediates whose blobs already exist (ancestors within
+ *   the final image, base images, lazily imported results) — never computing a blob for them.
+ */
+export async function chainsFromGraph(
+  graph: CacheGraph<Ref>,
+  opts: GraphChainsOptions,
+  o?: CallOptions,
+): Promise<CacheChains> {
+  const chains = createCacheChains();
+  const createdAt = opts.now ?? new Date();
+  const root = graph.root[0] ? graph.byKey.get(graph.root[0]) : undefined;
+  if (!root) return chains;
+  const items = new Map<CacheGraphEdge<Ref>, Promise<ItemId | null>>();
+
+  async function resultLayers(entry: CacheGraphEdge<Ref>): Promise<Layer[] | undefined> {
+    if (!entry.exportResult || entry.keys.length === 0) return undefined;
+    let ref = entry.result;
+    for (const { key } of entry.keys) {
+      if (ref) break;
+      ref = await opts.loadResult(key, o);
+    }
+    if (!ref || "directory" in ref) return undefined;
+    const known = opts.refs.knownLayers(ref as ImmutableRef);
+    if (known) return known;
+    if (entry === root || opts.mode === "max") return (ref as ImmutableRef).layers(o);
+    return undefined;
+  }
+
+  function itemOf(entry: CacheGraphEdge<Ref>): Promise<ItemId | null> {
+    let item = items.get(entry);
+    if (!item) {
+      item = (async () => {
+        const inputCount = entry.keys[0]?.deps.length ?? 0;
+        const inputs: { src: ItemId; selector?: string }[][] = [];
+        for (let i = 0; i < inputCount; i++) {
+          const alts: { src: ItemId; selector?: string }[] = [];
+          for (const info of entry.keys) {
+            const dep = info.deps[i];
+            const depEntry = dep && graph.byKey.get(dep.key);
+            const src = depEntry ? await itemOf(depEntry) : null;
+            if (src) alts.push(dep?.selector ? { src, selector: dep.selector } : { src });
+          }
+          // An input without any exportable key makes the record unreachable (BuildKit skips it too).
+          if (alts.length === 0) return null;
+          inputs.push(alts);
+        }
+        const layers = await resultLayers(entry);
+        return chains.add(entry.record, inputs, layers?.length ? { layers, createdAt } : undefined);
+      })();
+      items.set(entry, item);
+    }
+    return item;
+  }
+
+  // The root first: in min mode its layers must exist before intermediates ask what is known.
+  await resultLayers(root);
+  await itemOf(root);
+  return chains;
+}

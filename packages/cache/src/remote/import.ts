@@ -1,0 +1,164 @@
+import {
+  type BlobReader,
+  type CacheKeyLink,
+  type CallOptions,
+  cacheKeyOf,
+  type Descriptor,
+  type Digest,
+  isDigest,
+  KilnError,
+  type Layer,
+  MediaType,
+} from "@kiln/core";
+import { readBlobBytes } from "./blob-io.js";
+import { CACHE_CONFIG_MEDIA_TYPE, type CacheConfig, parseCacheConfig } from "./cache-config.js";
+import { type ChainResult, resultOf } from "./chains.js";
+
+export const UNCOMPRESSED_ANNOTATION = "containerd.io/uncompressed";
+export const CREATED_AT_ANNOTATION = "buildkit/createdat";
+export const INLINE_CACHE_CONFIG_KEY = "moby.buildkit.cache.v0";
+/** How many keys one record may expand to (alternatives per input multiply). */
+const MAX_KEYS_PER_RECORD = 64;
+
+/** A remote cache read into memory: the config plus every cache key its records answer. */
+export interface ImportedCache {
+  readonly config: CacheConfig;
+  /** Layer descriptors by blob digest (from the manifest, or the config's own annotations). */
+  readonly layers: ReadonlyMap<Digest, Layer>;
+  /** The newest result stored under a cache key, if any. */
+  lookup(key: Digest): ChainResult | undefined;
+  readonly keyCount: number;
+}
+
+/**
+ * Reads a cache pointer: an OCI manifest whose config is the cache config (`image-manifest=true`),
+ * an OCI index holding it (`image-manifest=false`), the bare config JSON with layer annotations
+ * (S3/GHA), or an image whose config carries an inline cache. Only the pointer, the manifest and the
+ * config are read here; layer blobs stay where they are until a result is used.
+ */
+export async function readCacheImport(
+  store: BlobReader,
+  pointer: Uint8Array,
+  o?: CallOptions,
+): Promise<{ config: CacheConfig; layers: Map<Digest, Layer> }> {
+  const doc = parseJson(pointer);
+  const mediaType = typeof doc.mediaType === "string" ? doc.mediaType : undefined;
+  if (Array.isArray(doc.manifests) || mediaType === MediaType.OciIndex) {
+    const manifests = (doc.manifests ?? []) as Descriptor[];
+    const configDesc = manifests.find((m) => m.mediaType === CACHE_CONFIG_MEDIA_TYPE);
+    if (!configDesc) throw invalid("the cache index has no cache config");
+    const config = parseCacheConfig(await readBlobBytes(store, configDesc, o));
+    return { config, layers: layersFromDescriptors(manifests.filter((m) => m !== configDesc)) };
+  }
+  if (isObject(doc.config) && Array.isArray(doc.layers)) {
+    const configDesc = doc.config as unknown as Descriptor;
+    const manifestLayers = doc.layers as Descriptor[];
+    const configBytes = await readBlobBytes(store, configDesc, o);
+    if (configDesc.mediaType === CACHE_CONFIG_MEDIA_TYPE) {
+      return { config: parseCacheConfig(configBytes), layers: layersFromDescriptors(manifestLayers) };
+    }
+    return inlineCache(configBytes, manifestLayers);
+  }
+  // The bare config (S3, GHA): descriptors come from the layers' own annotations.
+  const config = parseCacheConfig(pointer);
+  const layers = new Map<Digest, Layer>();
+  for (const l of config.layers) {
+    const a = l.annotations;
+    if (!a?.diffID || a.size === undefined || !a.mediaType) continue;
+    layers.set(l.blob, { blob: { mediaType: a.mediaType, digest: l.blob, size: a.size }, diffId: a.diffID });
+  }
+  return { config, layers };
+}
+
+/** Indexes a config by cache key: every record's keys, as the solver computes them (core cache-keys). */
+export function indexCacheConfig(config: CacheConfig, layers: ReadonlyMap<Digest, Layer>): ImportedCache {
+  const keysOf = new Map<number, Digest[]>();
+  const visiting = new Set<number>();
+  const results = new Map<Digest, ChainResult>();
+  const expand = (index: number): Digest[] => {
+    const known = keysOf.get(index);
+    if (known) return known;
+    if (visiting.has(index)) return [];
+    visiting.add(index);
+    const record = config.records[index];
+    let combos: CacheKeyLink[][] = [[]];
+    for (const alts of record?.inputs ?? []) {
+      const options = alts.flatMap((a) =>
+        expand(a.link).map((key) => (a.selector ? { key, selector: a.selector } : { key })),
+      );
+      combos = combos.flatMap((c) => options.map((opt) => [...c, opt])).slice(0, MAX_KEYS_PER_RECORD);
+    }
+    visiting.delete(index);
+    const keys = record ? combos.map((deps) => cacheKeyOf(record.digest, deps)) : [];
+    keysOf.set(index, keys);
+    return keys;
+  };
+  for (const [i, record] of config.records.entries()) {
+    const keys = expand(i);
+    const result = resultOf(config, record, layers);
+    if (!result) continue;
+    for (const key of keys) {
+      const previous = results.get(key);
+      if (!previous || result.createdAt > previous.createdAt) results.set(key, result);
+    }
+  }
+  return { config, layers, lookup: (key) => results.get(key), keyCount: results.size };
+}
+
+// --- Internal helpers ---
+
+function layersFromDescriptors(descs: readonly Descriptor[]): Map<Digest, Layer> {
+  const layers = new Map<Digest, Layer>();
+  for (const d of descs) {
+    const diffId = d.annotations?.[UNCOMPRESSED_ANNOTATION];
+    if (!isDigest(d.digest) || !isDigest(diffId)) continue;
+    layers.set(d.digest, { blob: { mediaType: d.mediaType, digest: d.digest, size: d.size }, diffId });
+  }
+  return layers;
+}
+
+/**
+ * An image with an inline cache: the image config's `moby.buildkit.cache.v0` holds (base64) the
+ * records only; their layer indexes are positions in the image's layer list, each layer's parent
+ * the one before it, diff ids from `rootfs.diff_ids`.
+ */
+function inlineCache(configBytes: Uint8Array, manifestLayers: readonly Descriptor[]) {
+  const image = parseJson(configBytes);
+  const inline = image[INLINE_CACHE_CONFIG_KEY];
+  if (typeof inline !== "string")
+    throw invalid("the manifest is neither a cache manifest nor an image with an inline cache");
+  const records = parseJson(Buffer.from(inline, "base64"));
+  const diffIds = ((image.rootfs as { diff_ids?: unknown[] } | undefined)?.diff_ids ?? []) as unknown[];
+  const layers = new Map<Digest, Layer>();
+  manifestLayers.forEach((d, i) => {
+    const diffId = diffIds[i];
+    if (isDigest(d.digest) && isDigest(diffId)) {
+      layers.set(d.digest, { blob: { mediaType: d.mediaType, digest: d.digest, size: d.size }, diffId });
+    }
+  });
+  const config = parseCacheConfig(
+    JSON.stringify({
+      layers: manifestLayers.map((d, i) => ({ blob: d.digest, parent: i - 1 })),
+      records: Array.isArray(records) ? records : [],
+    }),
+  );
+  return { config, layers };
+}
+
+function parseJson(data: Uint8Array): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(data).toString("utf8"));
+    if (isObject(parsed)) return parsed;
+  } catch {}
+  throw invalid("is not a JSON object");
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function invalid(what: string): KilnError {
+  return new KilnError("INVALID_ARGUMENT", `cache import: ${what}`, {
+    hint: "point --cache-from at a cache written with --cache-to (or an image built with an inline cache)",
+  });
+}

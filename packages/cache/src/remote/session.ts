@@ -1,0 +1,256 @@
+import {
+  type BlobStore,
+  type CacheBackendModule,
+  type CacheGraph,
+  type CallOptions,
+  type ContentStore,
+  type Digest,
+  isDigest,
+  KilnError,
+  type Ref,
+  type ResultCache,
+} from "@kiln/core";
+import type { LazyRefFactory } from "../lazy-ref.js";
+import type { RefManager } from "../refs.js";
+import { localCacheModule, pointerNames } from "./backends.js";
+import { readBlobBytes } from "./blob-io.js";
+import { type CacheExportMode, chainsFromGraph } from "./graph-chains.js";
+import { type ImportedCache, indexCacheConfig, readCacheImport } from "./import.js";
+import { type CacheLayout, writeCache } from "./write.js";
+
+/** One `--cache-to` / `--cache-from` entry; library users may hand over a ready `store`. */
+export interface CacheSpec {
+  readonly type: string;
+  readonly attrs: Readonly<Record<string, string>>;
+  readonly store?: BlobStore;
+}
+
+/** Backend modules by `type`. `inline` is not a module: the image exporter writes it. */
+export type CacheModules = Readonly<Record<string, CacheBackendModule | undefined>>;
+
+/** Types whose modules ship in their own packages (`@kiln/cache-<type>`), wired by the caller. */
+const SEPARATE_PACKAGES = new Set(["registry", "s3", "gha", "azblob"]);
+const JSON_LAYOUT_TYPES = new Set(["s3", "gha", "azblob"]);
+
+export function defaultCacheModules(): Record<string, CacheBackendModule> {
+  return { local: localCacheModule as CacheBackendModule };
+}
+
+export interface ResolvedCacheExport {
+  readonly type: string;
+  readonly store: BlobStore;
+  readonly names: readonly string[];
+  readonly mode: CacheExportMode;
+  /** `true`: failures only warn (kiln's default); `false` only when given explicitly. */
+  readonly ignoreError: boolean;
+  readonly layout: CacheLayout;
+  readonly warnings: readonly string[];
+}
+
+export interface ResolvedCacheImport {
+  readonly type: string;
+  readonly store: BlobStore;
+  readonly name: string;
+  readonly digest?: Digest;
+  readonly label: string;
+}
+
+function storeFor(spec: CacheSpec, modules: CacheModules, env: Readonly<Record<string, string | undefined>>) {
+  if (spec.store) return spec.store;
+  const module = modules[spec.type];
+  if (!module) {
+    if (SEPARATE_PACKAGES.has(spec.type)) {
+      throw new KilnError("NOT_IMPLEMENTED", `cache type=${spec.type} is not available in this kiln build`, {
+        hint: `it comes from @kiln/cache-${spec.type}; available here: ${Object.keys(modules).sort().join(", ")}`,
+      });
+    }
+    throw new KilnError("INVALID_ARGUMENT", `unknown cache type ${JSON.stringify(spec.type)}`, {
+      hint: `use one of: ${[...new Set([...Object.keys(modules), "inline", ...SEPARATE_PACKAGES])].sort().join(", ")}`,
+    });
+  }
+  return module.backend(module.parseAttrs(spec.attrs, env)).create();
+}
+
+/** Validates `--cache-to` entries before the build starts (bad attributes fail fast). */
+export function resolveCacheExport(
+  spec: CacheSpec,
+  modules: CacheModules,
+  env: Readonly<Record<string, string | undefined>> = {},
+): ResolvedCacheExport {
+  const a = spec.attrs;
+  const mode = a.mode ?? "min";
+  if (mode !== "min" && mode !== "max") {
+    throw new KilnError("INVALID_ARGUMENT", `cache mode ${JSON.stringify(mode)}: use min or max`);
+  }
+  const warnings: string[] = [];
+  if (a.compression && a.compression !== "gzip") {
+    warnings.push(
+      `cache type=${spec.type}: compression=${a.compression} is not applied; layers are exported as they were built (gzip), never re-compressed`,
+    );
+  }
+  if (parseBool(a["oci-mediatypes"], "oci-mediatypes") === false) {
+    warnings.push(`cache type=${spec.type}: oci-mediatypes=false is not supported; OCI media types are used`);
+  }
+  const imageManifest = parseBool(a["image-manifest"], "image-manifest") ?? true;
+  return {
+    type: spec.type,
+    store: storeFor(spec, modules, env),
+    names: pointerNames(spec.type, a),
+    mode,
+    ignoreError: parseBool(a["ignore-error"], "ignore-error") ?? true,
+    layout: JSON_LAYOUT_TYPES.has(spec.type) ? "json" : imageManifest ? "manifest" : "index",
+    warnings,
+  };
+}
+
+export function resolveCacheImport(
+  spec: CacheSpec,
+  modules: CacheModules,
+  env: Readonly<Record<string, string | undefined>> = {},
+): ResolvedCacheImport {
+  const digest = spec.attrs.digest;
+  if (digest !== undefined && !isDigest(digest)) {
+    throw new KilnError("INVALID_ARGUMENT", `cache digest=${JSON.stringify(digest)} is not a sha256 digest`);
+  }
+  const name = pointerNames(spec.type, spec.attrs)[0] ?? "latest";
+  const where =
+    spec.attrs.src ?? spec.attrs.dest ?? spec.attrs.ref ?? spec.attrs.bucket ?? spec.attrs.scope ?? "";
+  return {
+    type: spec.type,
+    store: storeFor(spec, modules, env),
+    name,
+    ...(digest ? { digest } : {}),
+    label: `type=${spec.type}${where ? ` ${where}` : ""}`,
+  };
+}
+
+/**
+ * The solver's cache with imported caches behind it: a local miss asks each import in order. An
+ * import is read (pointer, manifest, config only) on the first lookup; a failing import warns once and
+ * then counts as empty. Hits are lazy refs: no blob moves until a result is really used.
+ */
+export function createImportingCache(
+  local: ResultCache<Ref>,
+  imports: readonly ResolvedCacheImport[],
+  lazy: LazyRefFactory,
+  warn: (message: string) => void,
+  o?: CallOptions,
+): ResultCache<Ref> {
+  const loaded = imports.map((imp) => {
+    let promise: Promise<ImportedCache | undefined> | undefined;
+    return () => {
+      promise ??= loadImport(imp, o).catch((err: unknown) => {
+        warn(`cache import ${imp.label} failed, continuing without it: ${messageOf(err)}`);
+        return undefined;
+      });
+      return promise;
+    };
+  });
+  return {
+    async load(key, lo) {
+      const hit = await local.load(key, lo);
+      if (hit) return hit;
+      for (const [i, get] of loaded.entries()) {
+        const cache = await get();
+        const result = cache?.lookup(key);
+        const imp = imports[i];
+        if (result && imp) return lazy.create(result.layers, imp.store, `cache ${imp.label}`);
+      }
+      return undefined;
+    },
+    save: (key, result, info) => local.save(key, result, info),
+  };
+
+  async function loadImport(imp: ResolvedCacheImport, lo?: CallOptions): Promise<ImportedCache | undefined> {
+    let pointer: Uint8Array | undefined;
+    if (imp.digest) {
+      const info = await imp.store.info(imp.digest, lo);
+      if (!info) throw new KilnError("NOT_FOUND", `cache manifest ${imp.digest} not found`);
+      pointer = await readBlobBytes(
+        imp.store,
+        { mediaType: "application/json", digest: imp.digest, size: info.size },
+        lo,
+      );
+    } else pointer = (await imp.store.readPointer(imp.name, lo))?.data;
+    if (!pointer) {
+      warn(`cache import ${imp.label}: no cache named ${JSON.stringify(imp.name)} yet`);
+      return undefined;
+    }
+    const { config, layers } = await readCacheImport(imp.store, pointer, lo);
+    return indexCacheConfig(config, layers);
+  }
+}
+
+export interface CacheExportDeps {
+  readonly refs: RefManager;
+  readonly content: ContentStore;
+  readonly lazy: LazyRefFactory;
+  readonly results: ResultCache<Ref>;
+}
+
+/**
+ * Runs every `--cache-to` after the build. A failing export warns (once, naming the cache) and the
+ * build succeeds, unless that entry said `ignore-error=false`. Returns BuildKit's `cache.manifest`
+ * response key (the last export's manifest descriptor, as JSON).
+ */
+export async function runCacheExports(
+  exports: readonly ResolvedCacheExport[],
+  graph: CacheGraph<Ref>,
+  deps: CacheExportDeps,
+  warn: (message: string) => void,
+  o?: CallOptions,
+): Promise<Record<string, string>> {
+  const response: Record<string, string> = {};
+  for (const exp of exports) {
+    for (const w of exp.warnings) warn(w);
+    try {
+      const chains = await chainsFromGraph(
+        graph,
+        { mode: exp.mode, refs: deps.refs, loadResult: (key, lo) => deps.results.load(key, lo) },
+        o,
+      );
+      if (chains.size === 0) {
+        warn(`cache type=${exp.type}: nothing to export (the result has no cache key)`);
+        continue;
+      }
+      const ours = chains.marshal();
+      for (const name of exp.names) {
+        const written = await writeCache(ours, {
+          store: exp.store,
+          name,
+          layout: exp.layout,
+          ...(o?.signal ? { signal: o.signal } : {}),
+          openBlob: async (layer, lo) => {
+            if (await deps.content.info(layer.blob.digest, lo))
+              return deps.content.read(layer.blob.digest, lo);
+            const remote = await deps.lazy.open(layer, lo);
+            if (remote) return remote;
+            throw new KilnError(
+              "NOT_FOUND",
+              `layer ${layer.blob.digest} is neither local nor in an imported cache`,
+            );
+          },
+        });
+        response["cache.manifest"] = JSON.stringify(written.descriptor);
+      }
+    } catch (err) {
+      if (!exp.ignoreError || o?.signal?.aborted) throw err;
+      warn(`cache export type=${exp.type} failed, the build result is unaffected: ${messageOf(err)}`);
+    }
+  }
+  return response;
+}
+
+function parseBool(value: string | undefined, name: string): boolean | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (/^(true|1|yes)$/i.test(value)) return true;
+  if (/^(false|0|no)$/i.test(value)) return false;
+  throw new KilnError(
+    "INVALID_ARGUMENT",
+    `cache attribute ${name}=${JSON.stringify(value)}: expected true or false`,
+  );
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
