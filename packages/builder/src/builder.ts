@@ -1,7 +1,9 @@
 import { accessSync, constants } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { delimiter, dirname, isAbsolute, join, resolve } from "node:path";
+import type { CacheModules, CacheSpec } from "@kiln/cache";
 import {
+  type CacheGraph,
   type CallOptions,
   type Executor,
   type Frontend,
@@ -26,7 +28,9 @@ import {
 import { createSolver, vertexGraph } from "@kiln/solver";
 import { createBridge } from "./bridge.js";
 import { createImageResolver, type ImageResolver } from "./image-resolver.js";
+import { materializingResolver } from "./ops/lazy-inputs.js";
 import { createOpResolver } from "./ops/resolver.js";
+import { prepareBuildCaches, wantsInlineCache } from "./remote-cache.js";
 import { defaultRoot, type LocalStore, openLocalStore, type SnapshotterChoice } from "./store.js";
 
 export interface BuilderOptions {
@@ -45,6 +49,11 @@ export interface BuilderOptions {
   readonly registryConfig?: RegistryConfig;
   /** OCI runtime for the default executor: `runc` (default), `crun`, or a path. */
   readonly ociRuntime?: string;
+  /**
+   * Remote cache backend modules by type, added to the built-in `local` (e.g. `registry` from
+   * `@kiln/cache-registry`); `--cache-to`/`--cache-from` entries are resolved against this table.
+   */
+  readonly caches?: CacheModules;
 }
 
 export interface OutputSpec {
@@ -68,6 +77,10 @@ export interface BuildRequest {
   readonly progress?: ProgressWriter;
   /** `--secret`: values by id, read only when a step needs them. */
   readonly secrets?: Readonly<Record<string, SecretSource>>;
+  /** `--cache-to` (`--export-cache`): where to write this build's cache; `type=inline` embeds it in the image. */
+  readonly cacheTo?: readonly CacheSpec[];
+  /** `--cache-from` (`--import-cache`): caches consulted by every step that misses locally. */
+  readonly cacheFrom?: readonly CacheSpec[];
 }
 
 /** Where a secret comes from: a file, an environment variable, or bytes. */
@@ -149,14 +162,21 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       registry: registryClient(),
     };
     requireSecrets(solved.definition, req.secrets ?? {});
+    const caches = prepareBuildCaches(s, req, options.caches, (message) => bridge.warn(message));
+    if (wantsInlineCache(req.cacheTo ?? [], req.buildArgs ?? {})) {
+      throw new KilnError("NOT_IMPLEMENTED", "inline cache (--cache-to type=inline) is not implemented yet", {
+        hint: "export the cache to a directory with --cache-to type=local,dest=DIR",
+      });
+    }
     const solver = createSolver<Ref>({
-      resolveOp: createOpResolver(env),
-      cache: s.results,
+      resolveOp: materializingResolver(createOpResolver(env)),
+      cache: caches.results,
       ...(options.parallelism ? { parallelism: options.parallelism } : {}),
     });
     let result: Ref;
+    let cacheGraph: CacheGraph<Ref>;
     try {
-      ({ result } = await solver.solve(vertexGraph(solved.definition), {
+      ({ result, cacheGraph } = await solver.solve(vertexGraph(solved.definition), {
         progress,
         ...(o.signal ? { signal: o.signal } : {}),
         ...(req.noCache ? { noCache: true } : {}),
@@ -196,6 +216,7 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
         ),
       );
     }
+    Object.assign(response, await caches.exportAll(cacheGraph, o));
     return response;
   }
 

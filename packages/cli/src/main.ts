@@ -64,6 +64,24 @@ program
     collect,
     [],
   )
+  .option(
+    "--cache-to <spec>",
+    "cache export destination (e.g. type=local,dest=DIR,mode=max; a bare value is a registry ref); repeatable",
+    collect,
+    [],
+  )
+  .option(
+    "--cache-from <spec>",
+    "cache import source (e.g. type=local,src=DIR; a bare value is a registry ref); repeatable",
+    collect,
+    [],
+  )
+  .addOption(
+    new Option("--export-cache <spec>", "alias of --cache-to (buildctl)").argParser(collect).default([]),
+  )
+  .addOption(
+    new Option("--import-cache <spec>", "alias of --cache-from (buildctl)").argParser(collect).default([]),
+  )
   .option("--call <request>", "what to run: build (default), check, targets", "build")
   .option("--check", "shorthand for --call=check")
   .option("--push", "shorthand for --output=type=registry (push the image to its -t names)")
