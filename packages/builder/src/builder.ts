@@ -30,7 +30,7 @@ import { createBridge } from "./bridge.js";
 import { createImageResolver, type ImageResolver } from "./image-resolver.js";
 import { materializingResolver } from "./ops/lazy-inputs.js";
 import { createOpResolver } from "./ops/resolver.js";
-import { prepareBuildCaches, wantsInlineCache } from "./remote-cache.js";
+import { prepareBuildCaches } from "./remote-cache.js";
 import { defaultRoot, type LocalStore, openLocalStore, type SnapshotterChoice } from "./store.js";
 
 export interface BuilderOptions {
@@ -163,11 +163,6 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
     };
     requireSecrets(solved.definition, req.secrets ?? {});
     const caches = prepareBuildCaches(s, req, options.caches, (message) => bridge.warn(message));
-    if (wantsInlineCache(req.cacheTo ?? [], req.buildArgs ?? {})) {
-      throw new KilnError("NOT_IMPLEMENTED", "inline cache (--cache-to type=inline) is not implemented yet", {
-        hint: "export the cache to a directory with --cache-to type=local,dest=DIR",
-      });
-    }
     const solver = createSolver<Ref>({
       resolveOp: materializingResolver(createOpResolver(env)),
       cache: caches.results,
@@ -196,6 +191,7 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
         "no output specified: the build result will only remain in the build cache (use -o/--output)",
       );
     }
+    const imageConfig = await caches.withInlineCache(solved.config, cacheGraph, o);
     for (const output of req.outputs ?? []) {
       const exporter = exporterFor(output.type, {
         content: s.content,
@@ -206,7 +202,7 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
         await exporter.export(
           {
             ref: result,
-            config: solved.config,
+            config: imageConfig,
             platform,
             names: req.tags ?? [],
             attrs: output.attrs,

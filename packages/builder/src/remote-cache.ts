@@ -4,6 +4,8 @@ import {
   createImportingCache,
   createLazyRefFactory,
   defaultCacheModules,
+  INLINE_CACHE_CONFIG_KEY,
+  inlineCacheValue,
   type ResolvedCacheExport,
   resolveCacheExport,
   resolveCacheImport,
@@ -23,6 +25,8 @@ export interface BuildCaches {
   readonly results: ResultCache<Ref>;
   /** Writes every `--cache-to` (except inline); returns response keys (`cache.manifest`). */
   exportAll(graph: CacheGraph<Ref>, o?: CallOptions): Promise<Record<string, string>>;
+  /** The image config with an inline cache added, when the build asked for one (else as given). */
+  withInlineCache<C extends object>(config: C, graph: CacheGraph<Ref>, o?: CallOptions): Promise<C>;
 }
 
 /**
@@ -31,7 +35,11 @@ export interface BuildCaches {
  */
 export function prepareBuildCaches(
   store: LocalStore,
-  req: { readonly cacheFrom?: readonly CacheSpec[]; readonly cacheTo?: readonly CacheSpec[] },
+  req: {
+    readonly cacheFrom?: readonly CacheSpec[];
+    readonly cacheTo?: readonly CacheSpec[];
+    readonly buildArgs?: Readonly<Record<string, string>>;
+  },
   modules: CacheModules | undefined,
   warn: (message: string) => void,
 ): BuildCaches {
@@ -50,8 +58,26 @@ export function prepareBuildCaches(
   };
   const results =
     imports.length > 0 ? createImportingCache(store.results, imports, lazy, warnOnce) : store.results;
+  const inline = wantsInlineCache(req.cacheTo ?? [], req.buildArgs ?? {});
   return {
     results,
+    async withInlineCache(config, graph, o) {
+      if (!inline) return config;
+      try {
+        const value = await inlineCacheValue(
+          graph,
+          { refs: store.refs, loadResult: (key, lo) => results.load(key, lo) },
+          o,
+        );
+        return value ? { ...config, [INLINE_CACHE_CONFIG_KEY]: value } : config;
+      } catch (err) {
+        if (o?.signal?.aborted) throw err;
+        warnOnce(
+          `inline cache export failed, the image has none: ${err instanceof Error ? err.message : String(err)}`,
+        );
+        return config;
+      }
+    },
     async exportAll(graph, o) {
       if (exports.length === 0) return {};
       return runCacheExports(

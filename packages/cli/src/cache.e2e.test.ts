@@ -185,4 +185,45 @@ describe("remote cache (type=local): export, wipe the store, import", () => {
       expect(seen.filter((e) => e.type !== "vertex.cached")).toEqual([]);
     }
   }, 240_000);
+
+  it("a failing cache export only warns, unless ignore-error=false", async () => {
+    const blocker = join(tmp.path, "not-a-dir");
+    await writeFile(blocker, "a file where the cache directory should go\n");
+    const build = (...extra: string[]) =>
+      kiln([
+        "build",
+        "--root",
+        join(tmp.path, "store-export"),
+        "--progress",
+        "rawjson",
+        ...contextFlags,
+        "--cache-to",
+        `type=local,dest=${join(blocker, "cache")}${extra.join("")}`,
+        ctx,
+      ]);
+    const lenient = await build();
+    expect(lenient.code, lenient.stderr).toBe(0);
+    const warnings = lenient.stderr.split("\n").filter((l) => l.includes("cache export type=local failed"));
+    expect(warnings).toHaveLength(1);
+
+    const strict = await build(",ignore-error=false");
+    expect(strict.code).not.toBe(0);
+    expect(strict.stderr).toContain("not-a-dir");
+  }, 120_000);
+
+  it("rejects unknown cache types and attributes before building, and names the missing backends", async () => {
+    const flags = ["build", "--root", join(tmp.path, "store-export"), ...contextFlags];
+    const unknown = await kiln([...flags, "--cache-to", "type=floppy,dest=x", ctx]);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain('unknown cache type "floppy"');
+    const registry = await kiln([...flags, "--cache-from", "example.test/app:cache", ctx]);
+    expect(registry.code).not.toBe(0);
+    expect(registry.stderr).toContain("cache type=registry is not available");
+    const attr = await kiln([...flags, "--cache-to", `type=local,dest=${tmp.path}/c,colour=blue`, ctx]);
+    expect(attr.code).not.toBe(0);
+    expect(attr.stderr).toContain('unknown attribute "colour"');
+    const mode = await kiln([...flags, "--cache-to", `type=local,dest=${tmp.path}/c,mode=all`, ctx]);
+    expect(mode.code).not.toBe(0);
+    expect(mode.stderr).toContain("use min or max");
+  }, 120_000);
 });

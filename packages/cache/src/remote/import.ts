@@ -46,7 +46,14 @@ export async function readCacheImport(
   if (Array.isArray(doc.manifests) || mediaType === MediaType.OciIndex) {
     const manifests = (doc.manifests ?? []) as Descriptor[];
     const configDesc = manifests.find((m) => m.mediaType === CACHE_CONFIG_MEDIA_TYPE);
-    if (!configDesc) throw invalid("the cache index has no cache config");
+    if (!configDesc) {
+      // An image index: its (first) image may carry an inline cache, as BuildKit reads it.
+      const image = manifests.find(
+        (m) => m.mediaType === MediaType.OciManifest || m.mediaType === MediaType.DockerManifest,
+      );
+      if (!image) throw invalid("the index holds neither a cache config nor an image");
+      return readCacheImport(store, await readBlobBytes(store, image, o), o);
+    }
     const config = parseCacheConfig(await readBlobBytes(store, configDesc, o));
     return { config, layers: layersFromDescriptors(manifests.filter((m) => m !== configDesc)) };
   }
@@ -127,7 +134,12 @@ function inlineCache(configBytes: Uint8Array, manifestLayers: readonly Descripto
   const inline = image[INLINE_CACHE_CONFIG_KEY];
   if (typeof inline !== "string")
     throw invalid("the manifest is neither a cache manifest nor an image with an inline cache");
-  const records = parseJson(Buffer.from(inline, "base64"));
+  let records: unknown;
+  try {
+    records = JSON.parse(Buffer.from(inline, "base64").toString("utf8"));
+  } catch {
+    throw invalid("the image's inline cache is not JSON");
+  }
   const diffIds = ((image.rootfs as { diff_ids?: unknown[] } | undefined)?.diff_ids ?? []) as unknown[];
   const layers = new Map<Digest, Layer>();
   manifestLayers.forEach((d, i) => {

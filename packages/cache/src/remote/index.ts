@@ -27,6 +27,7 @@ export {
   readCacheImport,
   UNCOMPRESSED_ANNOTATION,
 } from "./import.js";
+export { inlineCacheValue } from "./inline.js";
 export { createLocalBlobStore, REF_NAME_ANNOTATION } from "./local-store.js";
 export {
   type CacheExportDeps,
