@@ -24,6 +24,11 @@ export const localCacheModule: CacheBackendModule<LocalCacheOptions> = {
   type: "local",
   parseAttrs(attrs) {
     rejectUnknown("local", attrs, LOCAL_ATTRS);
+    if (attrs.reset !== undefined && attrs.reset !== "false") {
+      throw new KilnError("NOT_IMPLEMENTED", "cache type=local: reset=true is not supported yet", {
+        hint: "remove the directory before exporting to start it afresh",
+      });
+    }
     const dir = attrs.dest ?? attrs.src;
     if (!dir) {
       throw new KilnError(
