@@ -44,6 +44,8 @@ export interface ResolvedCacheExport {
   /** `true`: failures only warn (kiln's default); `false` only when given explicitly. */
   readonly ignoreError: boolean;
   readonly layout: CacheLayout;
+  /** S3's `touch_refresh` (a Go duration such as `24h`), in milliseconds. */
+  readonly touchAfterMs?: number;
   readonly warnings: readonly string[];
 }
 
@@ -99,6 +101,9 @@ export function resolveCacheExport(
     mode,
     ignoreError: parseBool(a["ignore-error"], "ignore-error") ?? true,
     layout: JSON_LAYOUT_TYPES.has(spec.type) ? "json" : imageManifest ? "manifest" : "index",
+    ...(a.touch_refresh !== undefined
+      ? { touchAfterMs: parseDuration(a.touch_refresh, "touch_refresh") }
+      : {}),
     warnings,
   };
 }
@@ -219,6 +224,7 @@ export async function runCacheExports(
           store: exp.store,
           name,
           layout: exp.layout,
+          ...(exp.touchAfterMs !== undefined ? { touchAfterMs: exp.touchAfterMs } : {}),
           ...(o?.signal ? { signal: o.signal } : {}),
           openBlob: async (layer, lo) => {
             if (await deps.content.info(layer.blob.digest, lo))
@@ -249,6 +255,25 @@ function parseBool(value: string | undefined, name: string): boolean | undefined
     "INVALID_ARGUMENT",
     `cache attribute ${name}=${JSON.stringify(value)}: expected true or false`,
   );
+}
+
+/** Go's `time.ParseDuration` subset BuildKit attributes use: `1h30m`, `45s`, `500ms`. */
+export function parseDuration(value: string, name: string): number {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  let total = 0;
+  let consumed = 0;
+  for (let m = re.exec(value); m; m = re.exec(value)) {
+    total += Number(m[1]) * (units[m[2] as string] as number);
+    consumed = re.lastIndex;
+  }
+  if (value === "" || consumed !== value.length) {
+    throw new KilnError(
+      "INVALID_ARGUMENT",
+      `cache attribute ${name}=${JSON.stringify(value)}: expected a duration like 24h`,
+    );
+  }
+  return total;
 }
 
 function messageOf(err: unknown): string {

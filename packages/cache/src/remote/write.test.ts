@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createCacheChains } from "./chains.js";
 import { indexCacheConfig, readCacheImport } from "./import.js";
 import { createLocalBlobStore } from "./local-store.js";
-import { defaultCacheModules, resolveCacheExport, resolveCacheImport } from "./session.js";
+import { defaultCacheModules, parseDuration, resolveCacheExport, resolveCacheImport } from "./session.js";
 import { writeCache } from "./write.js";
 
 const outputKey = (name: string): Digest => sha256(`${sha256(name)}@0`);
@@ -105,6 +105,48 @@ describe("writeCache without compare-and-swap", () => {
     expect(config.records.map((r) => r.digest).sort()).toEqual(
       [outputKey("intruder"), outputKey("mine")].sort(),
     );
+  });
+});
+
+describe("writeCache on stores that expire blobs", () => {
+  it("touches an existing blob older than touch_refresh instead of uploading it, leaves young ones", async () => {
+    const { store: inner } = await tempStore();
+    const old = oneRecord("old");
+    const young = oneRecord("young");
+    for (const r of [old, young]) {
+      await writeCache(r.ours, { store: inner, name: "seed", layout: "json", openBlob: r.openBlob });
+    }
+    const touched: string[] = [];
+    const store: BlobStore = {
+      ...inner,
+      capabilities: { ...inner.capabilities, touch: true },
+      async info(digest, o) {
+        const info = await inner.info(digest, o);
+        const age = digest === old.layer.blob.digest ? 48 * 3_600_000 : 60_000;
+        return info && { size: info.size, updatedAt: new Date(Date.now() - age) };
+      },
+      touch: async (digest) => void touched.push(digest),
+    };
+    const both = createCacheChains();
+    both.addConfig(old.ours.config, old.ours.layers);
+    both.addConfig(young.ours.config, young.ours.layers);
+    const result = await writeCache(both.marshal(), {
+      store,
+      name: "buildkit",
+      layout: "json",
+      touchAfterMs: parseDuration("24h", "touch_refresh"),
+      openBlob: async () => {
+        throw new Error("nothing is uploaded");
+      },
+    });
+    expect(result.uploaded).toBe(0);
+    expect(touched).toEqual([old.layer.blob.digest]);
+  });
+
+  it("parses Go durations", () => {
+    expect(parseDuration("1h30m", "x")).toBe(5_400_000);
+    expect(parseDuration("500ms", "x")).toBe(500);
+    expect(() => parseDuration("soon", "x")).toThrow(/duration/);
   });
 });
 

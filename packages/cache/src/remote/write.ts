@@ -14,6 +14,8 @@ import { CACHE_CONFIG_MEDIA_TYPE, type CacheConfig, serializeCacheConfig } from 
 import { createCacheChains } from "./chains.js";
 import { CREATED_AT_ANNOTATION, readCacheImport, UNCOMPRESSED_ANNOTATION } from "./import.js";
 
+const DEFAULT_TOUCH_AFTER_MS = 24 * 60 * 60 * 1000;
+
 /** `manifest`: an OCI manifest (registry, local); `index`: `image-manifest=false`; `json`: S3/GHA. */
 export type CacheLayout = "manifest" | "index" | "json";
 
@@ -25,6 +27,11 @@ export interface WriteCacheOptions extends CallOptions {
   readonly openBlob: (layer: Layer, o?: CallOptions) => Promise<Readable>;
   readonly parallelism?: number;
   readonly maxAttempts?: number;
+  /**
+   * On stores that expire old objects (`capabilities.touch`), an existing blob last written longer ago
+   * than this is touched instead of uploaded (S3 `touch_refresh`, default 24 h).
+   */
+  readonly touchAfterMs?: number;
 }
 
 export interface WriteCacheResult {
@@ -49,10 +56,17 @@ export async function writeCache(
   const o: CallOptions = opts.signal ? { signal: opts.signal } : {};
   const limit = pLimit(opts.parallelism ?? 4);
   let uploaded = 0;
+  const touchAfter = opts.touchAfterMs ?? DEFAULT_TOUCH_AFTER_MS;
   await Promise.all(
     [...ours.layers.values()].map((layer) =>
       limit(async () => {
-        if (await store.info(layer.blob.digest, o)) return;
+        const existing = await store.info(layer.blob.digest, o);
+        if (existing) {
+          const age = existing.updatedAt ? Date.now() - existing.updatedAt.getTime() : 0;
+          if (store.capabilities.touch && store.touch && age > touchAfter)
+            await store.touch(layer.blob.digest, o);
+          return;
+        }
         await store.write(layer.blob, await opts.openBlob(layer, o), o);
         uploaded++;
       }),
