@@ -162,7 +162,10 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       registry: registryClient(),
     };
     requireSecrets(solved.definition, req.secrets ?? {});
-    const caches = prepareBuildCaches(s, req, options.caches, (message) => bridge.warn(message));
+    const caches = prepareBuildCaches(s, req, options.caches, (message) => bridge.warn(message), {
+      ...o,
+      progress,
+    });
     const solver = createSolver<Ref>({
       resolveOp: materializingResolver(createOpResolver(env)),
       cache: caches.results,

@@ -11,7 +11,7 @@ import {
   resolveCacheImport,
   runCacheExports,
 } from "@kiln/cache";
-import type { CacheGraph, CallOptions, Ref, ResultCache } from "@kiln/core";
+import type { CacheGraph, CallOptions, ProgressWriter, Ref, ResultCache } from "@kiln/core";
 import type { LocalStore } from "./store.js";
 
 /** `--cache-to type=inline` and the `BUILDKIT_INLINE_CACHE` build-arg ask the image exporter, not a store. */
@@ -42,6 +42,7 @@ export function prepareBuildCaches(
   },
   modules: CacheModules | undefined,
   warn: (message: string) => void,
+  o: CallOptions & { progress?: ProgressWriter } = {},
 ): BuildCaches {
   const table = { ...defaultCacheModules(), ...modules };
   const env = process.env;
@@ -57,7 +58,7 @@ export function prepareBuildCaches(
     warn(message);
   };
   const results =
-    imports.length > 0 ? createImportingCache(store.results, imports, lazy, warnOnce) : store.results;
+    imports.length > 0 ? createImportingCache(store.results, imports, lazy, warnOnce, o) : store.results;
   const inline = wantsInlineCache(req.cacheTo ?? [], req.buildArgs ?? {});
   return {
     results,
@@ -78,14 +79,14 @@ export function prepareBuildCaches(
         return config;
       }
     },
-    async exportAll(graph, o) {
+    async exportAll(graph, eo) {
       if (exports.length === 0) return {};
       return runCacheExports(
         exports,
         graph,
         { refs: store.refs, content: store.content, lazy, results },
         warnOnce,
-        o,
+        { ...eo, ...(o.progress ? { progress: o.progress } : {}) },
       );
     },
   };

@@ -7,8 +7,10 @@ import {
   type Digest,
   isDigest,
   KilnError,
+  type ProgressWriter,
   type Ref,
   type ResultCache,
+  redactCredentials,
 } from "@kiln/core";
 import type { LazyRefFactory } from "../lazy-ref.js";
 import type { RefManager } from "../refs.js";
@@ -16,6 +18,7 @@ import { localCacheModule, pointerNames } from "./backends.js";
 import { readBlobBytes } from "./blob-io.js";
 import { type CacheExportMode, chainsFromGraph } from "./graph-chains.js";
 import { type ImportedCache, indexCacheConfig, readCacheImport } from "./import.js";
+import { cacheStep } from "./progress.js";
 import { type CacheLayout, writeCache } from "./write.js";
 
 /** One `--cache-to` / `--cache-from` entry; library users may hand over a ready `store`. */
@@ -40,6 +43,8 @@ export interface ResolvedCacheExport {
   readonly type: string;
   readonly store: BlobStore;
   readonly names: readonly string[];
+  /** For progress and messages: `type=local /path`, without credentials. */
+  readonly label: string;
   readonly mode: CacheExportMode;
   /** `true`: failures only warn (kiln's default); `false` only when given explicitly. */
   readonly ignoreError: boolean;
@@ -98,6 +103,7 @@ export function resolveCacheExport(
     type: spec.type,
     store: storeFor(spec, modules, env),
     names: pointerNames(spec.type, a),
+    label: labelOf(spec),
     mode,
     ignoreError: parseBool(a["ignore-error"], "ignore-error") ?? true,
     layout: JSON_LAYOUT_TYPES.has(spec.type) ? "json" : imageManifest ? "manifest" : "index",
@@ -118,14 +124,12 @@ export function resolveCacheImport(
     throw new KilnError("INVALID_ARGUMENT", `cache digest=${JSON.stringify(digest)} is not a sha256 digest`);
   }
   const name = pointerNames(spec.type, spec.attrs)[0] ?? "latest";
-  const where =
-    spec.attrs.src ?? spec.attrs.dest ?? spec.attrs.ref ?? spec.attrs.bucket ?? spec.attrs.scope ?? "";
   return {
     type: spec.type,
     store: storeFor(spec, modules, env),
     name,
     ...(digest ? { digest } : {}),
-    label: `type=${spec.type}${where ? ` ${where}` : ""}`,
+    label: labelOf(spec),
   };
 }
 
@@ -139,7 +143,7 @@ export function createImportingCache(
   imports: readonly ResolvedCacheImport[],
   lazy: LazyRefFactory,
   warn: (message: string) => void,
-  o?: CallOptions,
+  o?: CallOptions & { progress?: ProgressWriter },
 ): ResultCache<Ref> {
   const loaded = imports.map((imp) => {
     let promise: Promise<ImportedCache | undefined> | undefined;
@@ -167,6 +171,19 @@ export function createImportingCache(
   };
 
   async function loadImport(imp: ResolvedCacheImport, lo?: CallOptions): Promise<ImportedCache | undefined> {
+    const step = cacheStep(o?.progress, `importing cache manifest from ${imp.label}`);
+    try {
+      const imported = await readImport(imp, lo);
+      if (imported) step.status(`${imported.keyCount} cached results`);
+      step.done();
+      return imported;
+    } catch (err) {
+      step.done(messageOf(err));
+      throw err;
+    }
+  }
+
+  async function readImport(imp: ResolvedCacheImport, lo?: CallOptions): Promise<ImportedCache | undefined> {
     let pointer: Uint8Array | undefined;
     if (imp.digest) {
       const info = await imp.store.info(imp.digest, lo);
@@ -203,12 +220,14 @@ export async function runCacheExports(
   graph: CacheGraph<Ref>,
   deps: CacheExportDeps,
   warn: (message: string) => void,
-  o?: CallOptions,
+  o?: CallOptions & { progress?: ProgressWriter },
 ): Promise<Record<string, string>> {
   const response: Record<string, string> = {};
   for (const exp of exports) {
     for (const w of exp.warnings) warn(w);
+    const step = cacheStep(o?.progress, `exporting cache to ${exp.label}`);
     try {
+      step.status("preparing build cache for export");
       const chains = await chainsFromGraph(
         graph,
         { mode: exp.mode, refs: deps.refs, loadResult: (key, lo) => deps.results.load(key, lo) },
@@ -227,6 +246,7 @@ export async function runCacheExports(
           ...(exp.touchAfterMs !== undefined ? { touchAfterMs: exp.touchAfterMs } : {}),
           ...(o?.signal ? { signal: o.signal } : {}),
           openBlob: async (layer, lo) => {
+            step.status(`writing layer ${layer.blob.digest}`);
             if (await deps.content.info(layer.blob.digest, lo))
               return deps.content.read(layer.blob.digest, lo);
             const remote = await deps.lazy.open(layer, lo);
@@ -237,14 +257,28 @@ export async function runCacheExports(
             );
           },
         });
+        step.status(`writing cache manifest ${written.descriptor.digest} (${written.records} records)`);
         response["cache.manifest"] = JSON.stringify(written.descriptor);
       }
+      step.done();
     } catch (err) {
-      if (!exp.ignoreError || o?.signal?.aborted) throw err;
+      if (!exp.ignoreError || o?.signal?.aborted) {
+        step.done(messageOf(err));
+        throw err;
+      }
+      // Not an error of the build: the step ends normally and the warning says what happened.
+      step.status(`failed: ${messageOf(err)}`);
+      step.done();
       warn(`cache export type=${exp.type} failed, the build result is unaffected: ${messageOf(err)}`);
     }
   }
   return response;
+}
+
+function labelOf(spec: CacheSpec): string {
+  const a = spec.attrs;
+  const where = a.src ?? a.dest ?? a.ref ?? a.bucket ?? a.scope ?? "";
+  return redactCredentials(`type=${spec.type}${where ? ` ${where}` : ""}`);
 }
 
 function parseBool(value: string | undefined, name: string): boolean | undefined {
