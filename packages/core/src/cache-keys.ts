@@ -30,6 +30,12 @@ export function contentCacheKey(content: Digest): Digest {
   return cacheKeyOf(cacheRecordDigest(content, -1), []);
 }
 
+/** How a key was built: its record and its links. Remote caches match keys structurally with it. */
+export interface CacheKeyDescription {
+  readonly record: Digest;
+  readonly deps: readonly CacheKeyLink[];
+}
+
 /**
  * What the solver learned about the keys of one solved edge (a vertex output): enough to write
  * BuildKit's cache config. `keys` holds the edge's definition key and/or content key, each with the

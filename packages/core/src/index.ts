@@ -12,6 +12,7 @@ export {
   CACHE_KEY_SCHEME,
   type CacheGraph,
   type CacheGraphEdge,
+  type CacheKeyDescription,
   type CacheKeyInfo,
   type CacheKeyLink,
   cacheKeyOf,
@@ -68,6 +69,7 @@ export type {
   OpExecOptions,
   OpResolver,
   ResultCache,
+  ResultLoadOptions,
   SolverEdge,
   SolverVertex,
 } from "./op.js";

@@ -1,5 +1,6 @@
 import {
   type CacheGraph,
+  type CacheKeyDescription,
   type CacheKeyInfo,
   type CacheMap,
   cacheRecordDigest,
@@ -80,6 +81,8 @@ export function createJob<R>(o: JobOptions<R>): Job<R> {
   const keyMemo = new Map<string, Promise<Digest | undefined>>();
   const resolveMemo = new Map<string, Promise<R>>();
   const graph = new Map<string, GraphEntry<R>>();
+  const descriptions = new Map<Digest, CacheKeyDescription>();
+  const describeKey = (key: Digest) => descriptions.get(key);
   const contentEntries = new Map<Digest, GraphEntry<R>>();
 
   function noteKey(edge: SolverEdge, cm: CacheMap<R>, info: CacheKeyInfo): void {
@@ -96,6 +99,7 @@ export function createJob<R>(o: JobOptions<R>): Job<R> {
       graph.set(id, entry);
     }
     if (!entry.keys.some((k) => k.key === info.key)) entry.keys.push(info);
+    descriptions.set(info.key, { record: entry.record, deps: info.deps });
   }
 
   function noteResult(edge: SolverEdge, result: R): void {
@@ -107,11 +111,9 @@ export function createJob<R>(o: JobOptions<R>): Job<R> {
   function contentLink(content: Digest): CacheKeyDep {
     const key = contentCacheKey(content);
     if (!contentEntries.has(key)) {
-      contentEntries.set(key, {
-        record: cacheRecordDigest(content, -1),
-        keys: [{ key, deps: [] }],
-        exportResult: false,
-      });
+      const record = cacheRecordDigest(content, -1);
+      contentEntries.set(key, { record, keys: [{ key, deps: [] }], exportResult: false });
+      descriptions.set(key, { record, deps: [] });
     }
     return { key };
   }
@@ -186,7 +188,7 @@ export function createJob<R>(o: JobOptions<R>): Job<R> {
   // A failing cache backend must not fail the build: report it and treat the lookup as a miss.
   async function load(edge: SolverEdge, key: Digest): Promise<R | undefined> {
     try {
-      return await o.state(edge.vertex).load(key, join);
+      return await o.state(edge.vertex).load(key, join, describeKey);
     } catch (err) {
       if (o.signal.aborted) throw err;
       progress.warning(edge.vertex, `cache load failed, running the step instead: ${errorText(err)}`);

@@ -1,5 +1,6 @@
 import {
   type BlobReader,
+  type CacheKeyDescription,
   type CacheKeyLink,
   type CallOptions,
   cacheKeyOf,
@@ -25,8 +26,12 @@ export interface ImportedCache {
   readonly config: CacheConfig;
   /** Layer descriptors by blob digest (from the manifest, or the config's own annotations). */
   readonly layers: ReadonlyMap<Digest, Layer>;
-  /** The newest result stored under a cache key, if any. */
-  lookup(key: Digest): ChainResult | undefined;
+  /**
+   * The newest result stored under a cache key, if any. With `describe` (how the solver built the key
+   * and its links) records are matched structurally, link by link, as BuildKit's cache query does;
+   * without it, against the keys each record expands to (capped per record).
+   */
+  lookup(key: Digest, describe?: (key: Digest) => CacheKeyDescription | undefined): ChainResult | undefined;
   readonly keyCount: number;
 }
 
@@ -100,16 +105,60 @@ export function indexCacheConfig(config: CacheConfig, layers: ReadonlyMap<Digest
     keysOf.set(index, keys);
     return keys;
   };
+  const recordResults = new Map<number, ChainResult>();
+  const byDigest = new Map<Digest, number[]>();
   for (const [i, record] of config.records.entries()) {
+    byDigest.set(record.digest, [...(byDigest.get(record.digest) ?? []), i]);
     const keys = expand(i);
     const result = resultOf(config, record, layers);
     if (!result) continue;
+    recordResults.set(i, result);
     for (const key of keys) {
       const previous = results.get(key);
       if (!previous || result.createdAt > previous.createdAt) results.set(key, result);
     }
   }
-  return { config, layers, lookup: (key) => results.get(key), keyCount: results.size };
+
+  // Structural matching: the records a key stands for, memoized (a key's structure never changes).
+  const matches = new Map<Digest, ReadonlySet<number>>();
+  const match = (
+    key: Digest,
+    describe: (key: Digest) => CacheKeyDescription | undefined,
+  ): ReadonlySet<number> => {
+    const known = matches.get(key);
+    if (known) return known;
+    matches.set(key, new Set()); // guards against a cycle in a corrupt description
+    const d = describe(key);
+    const found = new Set<number>();
+    for (const i of d ? (byDigest.get(d.record) ?? []) : []) {
+      const inputs = config.records[i]?.inputs ?? [];
+      if (!d || inputs.length !== d.deps.length) continue;
+      const linked = inputs.every((alts, j) => {
+        const dep = d.deps[j];
+        if (!dep) return false;
+        const targets = match(dep.key, describe);
+        return alts.some((a) => (a.selector ?? "") === (dep.selector ?? "") && targets.has(a.link));
+      });
+      if (linked) found.add(i);
+    }
+    matches.set(key, found);
+    return found;
+  };
+
+  return {
+    config,
+    layers,
+    keyCount: results.size,
+    lookup(key, describe) {
+      if (!describe?.(key)) return results.get(key);
+      let best: ChainResult | undefined;
+      for (const i of match(key, describe)) {
+        const result = recordResults.get(i);
+        if (result && (!best || result.createdAt > best.createdAt)) best = result;
+      }
+      return best;
+    },
+  };
 }
 
 // --- Internal helpers ---

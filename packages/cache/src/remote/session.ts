@@ -161,7 +161,7 @@ export function createImportingCache(
       if (hit) return hit;
       for (const [i, get] of loaded.entries()) {
         const cache = await get();
-        const result = cache?.lookup(key);
+        const result = cache?.lookup(key, lo?.describeKey);
         const imp = imports[i];
         if (result && imp) return lazy.create(result.layers, imp.store, `cache ${imp.label}`);
       }
