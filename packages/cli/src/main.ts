@@ -3,6 +3,7 @@ import { isKilnError, KilnError, redactCredentials } from "@kiln/core";
 import { createDockerCredentialStore } from "@kiln/registry";
 import { Command, Option } from "commander";
 import { type BuildFlags, runBuild } from "./build-command.js";
+import { CACHE_BACKENDS } from "./cache-backends.js";
 import { runCall } from "./call-command.js";
 import { loadConfig } from "./config.js";
 import { KILN_VERSION } from "./version.js";
@@ -114,6 +115,7 @@ program
       }
       const registry = registryConfig();
       const builder = createBuilder({
+        caches: CACHE_BACKENDS,
         ...(registry ? { registryConfig: registry } : {}),
         ...(flags.root ? { root: flags.root } : {}),
         ...(flags.ociRuntime ? { ociRuntime: flags.ociRuntime } : {}),
