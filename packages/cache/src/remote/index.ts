@@ -18,6 +18,7 @@ export {
   createCacheChains,
   sortConfig,
 } from "./chains.js";
+export { type CacheExportDeps, runCacheExports } from "./export.js";
 export { type CacheExportMode, chainsFromGraph } from "./graph-chains.js";
 export {
   CREATED_AT_ANNOTATION,
@@ -30,7 +31,6 @@ export {
 export { inlineCacheValue } from "./inline.js";
 export { createLocalBlobStore, REF_NAME_ANNOTATION } from "./local-store.js";
 export {
-  type CacheExportDeps,
   type CacheModules,
   type CacheSpec,
   createImportingCache,
@@ -39,6 +39,5 @@ export {
   type ResolvedCacheImport,
   resolveCacheExport,
   resolveCacheImport,
-  runCacheExports,
 } from "./session.js";
 export { type CacheLayout, type WriteCacheResult, writeCache } from "./write.js";
