@@ -141,6 +141,59 @@ describe("remote cache (type=local): export, wipe the store, import", () => {
     expect(max.layersRead).toEqual([]);
   }, 180_000);
 
+  it("re-exporting an imported cache downloads nothing; exporting it elsewhere copies only its blobs", async () => {
+    const src = join(tmp.path, "cache-min");
+    const counting = countingStore(src);
+    const elsewhere = join(tmp.path, "cache-copy");
+    const builder = createBuilder({ root: join(tmp.path, "store-reexport") });
+    try {
+      await builder.build({
+        contextDir: ctx,
+        buildContexts: { busybox: busyboxRef },
+        cacheFrom: [{ type: "local", attrs: { src }, store: counting.store }],
+        cacheTo: [
+          { type: "local", attrs: { dest: src }, store: counting.store },
+          { type: "local", attrs: { dest: elsewhere } },
+        ],
+      });
+    } finally {
+      await builder.close();
+    }
+    // The same directory already has every blob; the other one gets the three layers of the result,
+    // streamed from the imported cache (the fresh store never held them).
+    const copied = JSON.parse(await readFile(join(elsewhere, "index.json"), "utf8")).manifests[0];
+    const manifest = JSON.parse(
+      await readFile(join(elsewhere, "blobs", "sha256", copied.digest.slice(7)), "utf8"),
+    );
+    expect(manifest.layers).toHaveLength(3);
+    expect([...counting.layersRead].sort()).toEqual(manifest.layers.map((l: Descriptor) => l.digest).sort());
+
+    const again = await importBuild("reexported", elsewhere);
+    expect(steps(again.events).filter((e) => e.type !== "vertex.cached")).toEqual([]);
+  }, 180_000);
+
+  it("a missing or corrupt cache to import warns and the build runs", async () => {
+    const corrupt = join(tmp.path, "cache-corrupt");
+    await mkdir(corrupt);
+    await writeFile(join(corrupt, "index.json"), "{ not json");
+    for (const [i, src] of [join(tmp.path, "cache-absent"), corrupt].entries()) {
+      // A fresh store: a local hit at the top would never consult the import at all.
+      const builder = createBuilder({ root: join(tmp.path, `store-bad-import-${i}`) });
+      const warnings: string[] = [];
+      try {
+        await builder.build({
+          contextDir: ctx,
+          buildContexts: { busybox: busyboxRef },
+          cacheFrom: [{ type: "local", attrs: { src } }],
+          progress: { write: (e) => e.type === "warning" && warnings.push(e.message) },
+        });
+      } finally {
+        await builder.close();
+      }
+      expect(warnings.filter((w) => w.startsWith("cache import"))).toHaveLength(1);
+    }
+  }, 120_000);
+
   it("two concurrent builds exporting to the same cache keep each other's records", async () => {
     const shared = join(tmp.path, "cache-shared");
     const contexts = await Promise.all(
