@@ -122,6 +122,14 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
     const progress = req.progress ?? { write() {} };
     const platform = req.platform ?? hostPlatform();
     const s = await store(o);
+    // Cache flags are checked before anything else runs: a typo fails at once, not after the build.
+    const caches = prepareBuildCaches(
+      s,
+      req,
+      options.caches,
+      (message) => progress.write({ type: "warning", message, time: Date.now() }),
+      { ...o, progress },
+    );
     const dockerfile = resolve(req.dockerfile ?? join(req.contextDir, "Dockerfile"));
     const file = await readBuildFile(dockerfile);
     const ignoreFile =
@@ -162,10 +170,6 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       registry: registryClient(),
     };
     requireSecrets(solved.definition, req.secrets ?? {});
-    const caches = prepareBuildCaches(s, req, options.caches, (message) => bridge.warn(message), {
-      ...o,
-      progress,
-    });
     const solver = createSolver<Ref>({
       resolveOp: materializingResolver(createOpResolver(env)),
       cache: caches.results,
