@@ -141,6 +141,36 @@ describe("remote cache (type=local): export, wipe the store, import", () => {
     expect(max.layersRead).toEqual([]);
   }, 180_000);
 
+  it("a changed last step runs on its imported input: only that input's blobs are downloaded", async () => {
+    const changed = join(tmp.path, "ctx-changed");
+    await mkdir(changed);
+    await writeFile(join(changed, "Dockerfile"), DOCKERFILE.replace("wc -c", "wc -l"));
+    await writeFile(join(changed, "a.txt"), "alpha\n");
+    const counting = countingStore(join(tmp.path, "cache-max"));
+    const events: { type: string; name?: string }[] = [];
+    const builder = createBuilder({ root: join(tmp.path, "store-changed") });
+    try {
+      await builder.build({
+        contextDir: changed,
+        buildContexts: { busybox: busyboxRef },
+        cacheFrom: [{ type: "local", attrs: { src: join(tmp.path, "cache-max") }, store: counting.store }],
+        progress: { write: (e) => events.push(e) },
+      });
+    } finally {
+      await builder.close();
+    }
+    const ran = steps(events)
+      .filter((e) => e.type === "vertex.started")
+      .map((e) => e.name);
+    expect(ran).toEqual([expect.stringContaining("RUN wc -l")]);
+    expect(steps(events).filter((e) => e.type === "vertex.cached").length).toBeGreaterThanOrEqual(5);
+    // The RUN's input is FROM busybox + COPY --from: two layers; the build stage is never downloaded.
+    expect(counting.layersRead).toHaveLength(2);
+    const first = await run("skopeo", ["inspect", "--raw", `oci-archive:${join(tmp.path, "first.tar")}`]);
+    const finalLayers = JSON.parse(first.stdout).layers.map((l: Descriptor) => l.digest);
+    expect([...counting.layersRead].sort()).toEqual(finalLayers.slice(0, 2).sort());
+  }, 180_000);
+
   it("re-exporting an imported cache downloads nothing; exporting it elsewhere copies only its blobs", async () => {
     const src = join(tmp.path, "cache-min");
     const counting = countingStore(src);
