@@ -2,6 +2,7 @@ import { type Digest, type Layer, sha256 } from "@kiln/core";
 import { describe, expect, it } from "vitest";
 import { parseCacheConfig, serializeCacheConfig } from "./cache-config.js";
 import { createCacheChains, sortConfig } from "./chains.js";
+import { indexCacheConfig } from "./import.js";
 
 const dgst = (s: string): Digest => sha256(s);
 /** BuildKit's outputKey / rootKey: sha256("<digest>@<output>"). */
@@ -159,5 +160,37 @@ describe("merge", () => {
       parseCacheConfig('{"records":[{"digest":"' + dgst("x") + '","inputs":[[{"link":5}]]}]}'),
     ).toThrow(/out of range/);
     expect(() => parseCacheConfig('{"layers":[{"blob":"nope"}]}')).toThrow(/blob digest/);
+  });
+});
+
+describe("scale", () => {
+  it("marshals and merges thousands of records in linear time (BuildKit's normalize grew badly)", () => {
+    const build = (seed: string) => {
+      const cc = createCacheChains();
+      let previous = cc.add(outputKey(dgst("base"), 0));
+      for (let i = 0; i < 3000; i++) {
+        const side = cc.add(outputKey(dgst(`${seed} side ${i}`), 0));
+        previous = cc.add(
+          outputKey(dgst(`step ${i % 2000}`), 0),
+          [[{ src: previous }], [{ src: side, selector: "s" }]],
+          {
+            layers: [layer(`${seed} ${i}`)],
+            createdAt: new Date(i),
+          },
+        );
+      }
+      return cc.marshal();
+    };
+    const started = performance.now();
+    const [a, b] = [build("a"), build("b")];
+    const merged = createCacheChains();
+    merged.addConfig(parseCacheConfig(serializeCacheConfig(a.config)), a.layers);
+    merged.addConfig(parseCacheConfig(serializeCacheConfig(b.config)), b.layers);
+    const { config } = merged.marshal();
+    const imported = indexCacheConfig(config, merged.marshal().layers);
+    expect(imported.keyCount).toBeGreaterThan(0);
+    const elapsed = performance.now() - started;
+    expect(config.records.length).toBe(a.config.records.length + b.config.records.length - 1);
+    expect(elapsed).toBeLessThan(10_000);
   });
 });

@@ -6,6 +6,7 @@ import {
   type CacheRecord,
   layerChain,
 } from "./cache-config.js";
+import { postOrder, range } from "./post-order.js";
 
 /** A result of a record: its layer chain (base first) and when it was built. */
 export interface ChainResult {
@@ -62,25 +63,26 @@ export function createCacheChains(): CacheChains {
 
   function addConfig(config: CacheConfig, layers: ReadonlyMap<Digest, Layer>): void {
     const ids = new Map<number, ItemId | null>();
-    const visit = (index: number): ItemId | null => {
-      const known = ids.get(index);
-      if (known !== undefined) return known;
-      ids.set(index, null); // a link cycle makes the linking record unusable
+    const linksOf = (i: number) => (config.records[i]?.inputs ?? []).flat().map((a) => a.link);
+    for (const index of postOrder(range(config.records.length), linksOf)) {
       const record = config.records[index] as CacheRecord;
       const inputs: ChainLink[][] = [];
       for (const alts of record.inputs) {
+        // A link without an item (its record is unusable, or the link closes a cycle) is dropped.
         const links = alts.flatMap((a) => {
-          const src = visit(a.link);
+          const src = ids.get(a.link);
           return src ? [{ src, ...(a.selector ? { selector: a.selector } : {}) }] : [];
         });
-        if (links.length === 0) return null;
+        if (links.length === 0) break;
         inputs.push(links);
       }
-      const id = add(record.digest, inputs, resultOf(config, record, layers));
-      ids.set(index, id);
-      return id;
-    };
-    for (let i = 0; i < config.records.length; i++) visit(i);
+      ids.set(
+        index,
+        inputs.length === record.inputs.length
+          ? add(record.digest, inputs, resultOf(config, record, layers))
+          : null,
+      );
+    }
   }
 
   function marshal(): { config: CacheConfig; layers: Map<Digest, Layer> } {

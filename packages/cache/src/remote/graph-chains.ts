@@ -1,6 +1,10 @@
 import type { CacheGraph, CacheGraphEdge, CallOptions, Digest, ImmutableRef, Layer, Ref } from "@kiln/core";
+import pLimit from "p-limit";
 import type { RefManager } from "../refs.js";
 import { type CacheChains, createCacheChains, type ItemId } from "./chains.js";
+import { postOrder } from "./post-order.js";
+
+const LAYER_PARALLELISM = 4;
 
 export type CacheExportMode = "min" | "max";
 
@@ -29,7 +33,6 @@ export async function chainsFromGraph(
   const createdAt = opts.now ?? new Date();
   const root = graph.root[0] ? graph.byKey.get(graph.root[0]) : undefined;
   if (!root) return chains;
-  const items = new Map<CacheGraphEdge<Ref>, Promise<ItemId | null>>();
 
   async function resultLayers(entry: CacheGraphEdge<Ref>): Promise<Layer[] | undefined> {
     if (!entry.exportResult || entry.keys.length === 0) return undefined;
@@ -45,34 +48,37 @@ export async function chainsFromGraph(
     return undefined;
   }
 
-  function itemOf(entry: CacheGraphEdge<Ref>): Promise<ItemId | null> {
-    let item = items.get(entry);
-    if (!item) {
-      item = (async () => {
-        const inputCount = entry.keys[0]?.deps.length ?? 0;
-        const inputs: { src: ItemId; selector?: string }[][] = [];
-        for (let i = 0; i < inputCount; i++) {
-          const alts: { src: ItemId; selector?: string }[] = [];
-          for (const info of entry.keys) {
-            const dep = info.deps[i];
-            const depEntry = dep && graph.byKey.get(dep.key);
-            const src = depEntry ? await itemOf(depEntry) : null;
-            if (src) alts.push(dep?.selector ? { src, selector: dep.selector } : { src });
-          }
-          // An input without any exportable key makes the record unreachable (BuildKit skips it too).
-          if (alts.length === 0) return null;
-          inputs.push(alts);
-        }
-        const layers = await resultLayers(entry);
-        return chains.add(entry.record, inputs, layers?.length ? { layers, createdAt } : undefined);
-      })();
-      items.set(entry, item);
-    }
-    return item;
-  }
-
   // The root first: in min mode its layers must exist before intermediates ask what is known.
   await resultLayers(root);
-  await itemOf(root);
+  const depEntries = (entry: CacheGraphEdge<Ref>) =>
+    entry.keys.flatMap((info) => info.deps.flatMap((d) => graph.byKey.get(d.key) ?? []));
+  const order = postOrder([root], depEntries);
+  // Blobs (mode=max) are computed a few at a time; the snapshotter diff and gzip are the cost.
+  const limit = pLimit(LAYER_PARALLELISM);
+  const layersOf = await Promise.all(order.map((entry) => limit(() => resultLayers(entry))));
+  const items = new Map<CacheGraphEdge<Ref>, ItemId | null>();
+  for (const [n, entry] of order.entries()) {
+    const inputCount = entry.keys[0]?.deps.length ?? 0;
+    const inputs: { src: ItemId; selector?: string }[][] = [];
+    for (let i = 0; i < inputCount; i++) {
+      const alts: { src: ItemId; selector?: string }[] = [];
+      for (const info of entry.keys) {
+        const dep = info.deps[i];
+        const depEntry = dep && graph.byKey.get(dep.key);
+        const src = depEntry ? items.get(depEntry) : undefined;
+        if (src) alts.push(dep?.selector ? { src, selector: dep.selector } : { src });
+      }
+      // An input without any exportable key makes the record unreachable (BuildKit skips it too).
+      if (alts.length === 0) break;
+      inputs.push(alts);
+    }
+    const layers = layersOf[n];
+    items.set(
+      entry,
+      inputs.length === inputCount
+        ? chains.add(entry.record, inputs, layers?.length ? { layers, createdAt } : undefined)
+        : null,
+    );
+  }
   return chains;
 }

@@ -12,8 +12,14 @@ import {
   MediaType,
 } from "@kiln/core";
 import { readBlobBytes } from "./blob-io.js";
-import { CACHE_CONFIG_MEDIA_TYPE, type CacheConfig, parseCacheConfig } from "./cache-config.js";
+import {
+  CACHE_CONFIG_MEDIA_TYPE,
+  type CacheConfig,
+  type CacheRecord,
+  parseCacheConfig,
+} from "./cache-config.js";
 import { type ChainResult, resultOf } from "./chains.js";
+import { postOrder, range } from "./post-order.js";
 
 export const UNCOMPRESSED_ANNOTATION = "containerd.io/uncompressed";
 export const CREATED_AT_ANNOTATION = "buildkit/createdat";
@@ -85,31 +91,27 @@ export async function readCacheImport(
 /** Indexes a config by cache key: every record's keys, as the solver computes them (core cache-keys). */
 export function indexCacheConfig(config: CacheConfig, layers: ReadonlyMap<Digest, Layer>): ImportedCache {
   const keysOf = new Map<number, Digest[]>();
-  const visiting = new Set<number>();
   const results = new Map<Digest, ChainResult>();
-  const expand = (index: number): Digest[] => {
-    const known = keysOf.get(index);
-    if (known) return known;
-    if (visiting.has(index)) return [];
-    visiting.add(index);
-    const record = config.records[index];
+  const linksOf = (i: number) => (config.records[i]?.inputs ?? []).flat().map((a) => a.link);
+  for (const index of postOrder(range(config.records.length), linksOf)) {
+    const record = config.records[index] as CacheRecord;
     let combos: CacheKeyLink[][] = [[]];
-    for (const alts of record?.inputs ?? []) {
+    for (const alts of record.inputs) {
       const options = alts.flatMap((a) =>
-        expand(a.link).map((key) => (a.selector ? { key, selector: a.selector } : { key })),
+        (keysOf.get(a.link) ?? []).map((key) => (a.selector ? { key, selector: a.selector } : { key })),
       );
       combos = combos.flatMap((c) => options.map((opt) => [...c, opt])).slice(0, MAX_KEYS_PER_RECORD);
     }
-    visiting.delete(index);
-    const keys = record ? combos.map((deps) => cacheKeyOf(record.digest, deps)) : [];
-    keysOf.set(index, keys);
-    return keys;
-  };
+    keysOf.set(
+      index,
+      combos.map((deps) => cacheKeyOf(record.digest, deps)),
+    );
+  }
   const recordResults = new Map<number, ChainResult>();
   const byDigest = new Map<Digest, number[]>();
   for (const [i, record] of config.records.entries()) {
     byDigest.set(record.digest, [...(byDigest.get(record.digest) ?? []), i]);
-    const keys = expand(i);
+    const keys = keysOf.get(i) ?? [];
     const result = resultOf(config, record, layers);
     if (!result) continue;
     recordResults.set(i, result);
@@ -125,24 +127,27 @@ export function indexCacheConfig(config: CacheConfig, layers: ReadonlyMap<Digest
     key: Digest,
     describe: (key: Digest) => CacheKeyDescription | undefined,
   ): ReadonlySet<number> => {
-    const known = matches.get(key);
-    if (known) return known;
-    matches.set(key, new Set()); // guards against a cycle in a corrupt description
-    const d = describe(key);
-    const found = new Set<number>();
-    for (const i of d ? (byDigest.get(d.record) ?? []) : []) {
-      const inputs = config.records[i]?.inputs ?? [];
-      if (!d || inputs.length !== d.deps.length) continue;
-      const linked = inputs.every((alts, j) => {
-        const dep = d.deps[j];
-        if (!dep) return false;
-        const targets = match(dep.key, describe);
-        return alts.some((a) => (a.selector ?? "") === (dep.selector ?? "") && targets.has(a.link));
-      });
-      if (linked) found.add(i);
+    const depsOf = (k: Digest) => (matches.has(k) ? [] : (describe(k)?.deps ?? []).map((d) => d.key));
+    for (const k of postOrder([key], depsOf)) {
+      if (matches.has(k)) continue;
+      const d = describe(k);
+      const found = new Set<number>();
+      for (const i of d ? (byDigest.get(d.record) ?? []) : []) {
+        const inputs = config.records[i]?.inputs ?? [];
+        if (!d || inputs.length !== d.deps.length) continue;
+        const linked = inputs.every((alts, j) => {
+          const dep = d.deps[j];
+          const targets = dep && matches.get(dep.key);
+          return (
+            targets !== undefined &&
+            alts.some((a) => (a.selector ?? "") === (dep?.selector ?? "") && targets.has(a.link))
+          );
+        });
+        if (linked) found.add(i);
+      }
+      matches.set(k, found);
     }
-    matches.set(key, found);
-    return found;
+    return matches.get(key) ?? new Set();
   };
 
   return {
