@@ -40,7 +40,13 @@ export async function materializeRef<R extends Ref>(ref: R, o?: CallOptions): Pr
 }
 
 export interface LazyRefFactory {
-  create(layers: readonly Layer[], source: BlobReader, description: string): LazyRef;
+  /** `onMaterialized` runs once the blobs are applied (to record the local ref in the local cache). */
+  create(
+    layers: readonly Layer[],
+    source: BlobReader,
+    description: string,
+    onMaterialized?: (ref: ImmutableRef) => Promise<void>,
+  ): LazyRef;
   /** Opens a blob of a lazy ref that is not in the local content store (a cache export copies it). */
   open(layer: Layer, o?: CallOptions): Promise<Readable | undefined>;
 }
@@ -66,7 +72,12 @@ export function createLazyRefFactory(deps: { refs: RefManager; content: ContentS
     return flight;
   }
 
-  function create(layers: readonly Layer[], source: BlobReader, description: string): LazyRef {
+  function create(
+    layers: readonly Layer[],
+    source: BlobReader,
+    description: string,
+    onMaterialized?: (ref: ImmutableRef) => Promise<void>,
+  ): LazyRef {
     if (layers.length === 0) throw new KilnError("INTERNAL", "a lazy ref needs at least one layer");
     for (const layer of layers) if (!sources.has(layer.blob.digest)) sources.set(layer.blob.digest, source);
     const chainId = layers.reduce<Digest | undefined>(
@@ -78,7 +89,10 @@ export function createLazyRefFactory(deps: { refs: RefManager; content: ContentS
     const materialize = (o?: CallOptions): Promise<ImmutableRef> => {
       materialized ??= (async () => {
         await fetchAll(o);
-        return deps.refs.fromLayers(layers, description, o);
+        const ref = await deps.refs.fromLayers(layers, description, o);
+        // Remembering it locally is an optimisation: a failure here must not fail the step.
+        await onMaterialized?.(ref).catch(() => {});
+        return ref;
       })();
       materialized.catch(() => {
         materialized = undefined;

@@ -21,8 +21,8 @@ export function createResultCache(metadata: Metadata, refs: RefManager): ResultC
     async save(key, result, info) {
       // Directory refs are the live build context: there is nothing in the store to point at.
       if ("directory" in result) return;
-      // A lazy ref (from an imported cache) has no row until it is materialized; then its layers are
-      // recorded by chain id, so a later build applies nothing twice.
+      // A lazy ref (from an imported cache) has no row until it is materialized; the importing cache
+      // files the materialized ref then.
       if (isLazyRef(result)) return;
       metadata.putResult(key, result.id, info.vertex, info.description);
     },

@@ -169,6 +169,24 @@ describe("remote cache (type=local): export, wipe the store, import", () => {
     const first = await run("skopeo", ["inspect", "--raw", `oci-archive:${join(tmp.path, "first.tar")}`]);
     const finalLayers = JSON.parse(first.stdout).layers.map((l: Descriptor) => l.digest);
     expect([...counting.layersRead].sort()).toEqual(finalLayers.slice(0, 2).sort());
+
+    // The applied input is now in the local cache: another change builds without any import.
+    await writeFile(join(changed, "Dockerfile"), DOCKERFILE.replace("wc -c", "wc -w"));
+    const local: { type: string; name?: string }[] = [];
+    const again = createBuilder({ root: join(tmp.path, "store-changed") });
+    try {
+      await again.build({
+        contextDir: changed,
+        buildContexts: { busybox: busyboxRef },
+        progress: { write: (e) => local.push(e) },
+      });
+    } finally {
+      await again.close();
+    }
+    const ranAgain = steps(local)
+      .filter((e) => e.type === "vertex.started")
+      .map((e) => e.name);
+    expect(ranAgain).toEqual([expect.stringContaining("RUN wc -w")]);
   }, 180_000);
 
   it("re-exporting an imported cache downloads nothing; exporting it elsewhere copies only its blobs", async () => {

@@ -160,7 +160,13 @@ export function createImportingCache(
         const cache = await get();
         const result = cache?.lookup(key, lo?.describeKey);
         const imp = imports[i];
-        if (result && imp) return lazy.create(result.layers, imp.store, `cache ${imp.label}`);
+        // Once applied (a dependent ran on it), the result is filed in the local cache too, like
+        // BuildKit copying loaded remote results into its main cache: later builds need no import.
+        if (result && imp) {
+          return lazy.create(result.layers, imp.store, `cache ${imp.label}`, (ref) =>
+            local.save(key, ref, { vertex: key, description: `imported from ${imp.label}` }),
+          );
+        }
       }
       return undefined;
     },
