@@ -31,6 +31,11 @@ export interface CacheChains {
   /** Adds every record of a parsed config (for merging with what a remote already holds). */
   addConfig(config: CacheConfig, layers: ReadonlyMap<Digest, Layer>): void;
   readonly size: number;
+  /**
+   * Drops results built before `cutoff`, then every item that neither has a result nor leads to one
+   * through links: what a merged index keeps from the past is bounded by age.
+   */
+  prune(cutoff: Date): void;
   /** The config, sorted deterministically, and the layer descriptors it references by blob digest. */
   marshal(): { config: CacheConfig; layers: Map<Digest, Layer> };
 }
@@ -123,9 +128,22 @@ export function createCacheChains(): CacheChains {
     return { config: sortConfig({ layers: outLayers, records }), layers: descriptors };
   }
 
+  function prune(cutoff: Date): void {
+    for (const item of items.values()) if (item.result && item.result.createdAt < cutoff) delete item.result;
+    const keep = new Set<ItemId>();
+    const stack = [...items.values()].filter((item) => item.result).map((item) => item.id);
+    for (let id = stack.pop(); id !== undefined; id = stack.pop()) {
+      if (keep.has(id)) continue;
+      keep.add(id);
+      for (const alts of items.get(id)?.inputs ?? []) for (const link of alts) stack.push(link.src);
+    }
+    for (const id of [...items.keys()]) if (!keep.has(id)) items.delete(id);
+  }
+
   return {
     add,
     addConfig,
+    prune,
     get size() {
       return items.size;
     },

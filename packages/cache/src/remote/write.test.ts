@@ -22,7 +22,7 @@ async function tempStore(): Promise<{ dir: string; store: BlobStore }> {
   return { dir, store: createLocalBlobStore(dir) };
 }
 
-function oneRecord(app: string) {
+function oneRecord(app: string, createdAt = new Date()) {
   const bytes = Buffer.from(`layer of ${app}`);
   const layer: Layer = {
     blob: {
@@ -33,7 +33,7 @@ function oneRecord(app: string) {
     diffId: sha256(`diff of ${app}`),
   };
   const cc = createCacheChains();
-  cc.add(outputKey(app), [], { layers: [layer], createdAt: new Date() });
+  cc.add(outputKey(app), [], { layers: [layer], createdAt });
   return { ours: cc.marshal(), openBlob: async () => Readable.from([bytes]), layer };
 }
 
@@ -67,6 +67,31 @@ describe("writeCache layouts", () => {
     expect(raw.manifests.at(-1).mediaType).toBe("application/vnd.buildkit.cacheconfig.v0");
     const { index } = await importedKeys(store);
     expect(index.lookup(cacheKeyOf(outputKey("index-app"), []))?.layers).toEqual([layer]);
+  });
+});
+
+describe("writeCache retention", () => {
+  it("drops results older than the retention window from the merged index, keeps fresh ones", async () => {
+    const { store } = await tempStore();
+    const old = oneRecord("old", new Date(Date.now() - 30 * 24 * 3_600_000));
+    const fresh = oneRecord("fresh", new Date(Date.now() - 3_600_000));
+    // Both in one write (what a build that imported the old result would export).
+    const seed = createCacheChains();
+    for (const r of [old, fresh]) seed.addConfig(r.ours.config, r.ours.layers);
+    const blobs = new Map([old, fresh].map((r) => [r.layer.blob.digest, r.openBlob]));
+    await writeCache(seed.marshal(), {
+      store,
+      name: "latest",
+      layout: "manifest",
+      openBlob: (layer) => (blobs.get(layer.blob.digest) as () => Promise<Readable>)(),
+    });
+    expect((await importedKeys(store)).config.records).toHaveLength(2);
+    const mine = oneRecord("mine");
+    await writeCache(mine.ours, { store, name: "latest", layout: "manifest", openBlob: mine.openBlob });
+    const { config } = await importedKeys(store);
+    expect(config.records.map((r) => r.digest).sort()).toEqual(
+      [outputKey("fresh"), outputKey("mine")].sort(),
+    );
   });
 });
 

@@ -15,6 +15,7 @@ import { createCacheChains } from "./chains.js";
 import { CREATED_AT_ANNOTATION, readCacheImport, UNCOMPRESSED_ANNOTATION } from "./import.js";
 
 const DEFAULT_TOUCH_AFTER_MS = 24 * 60 * 60 * 1000;
+const DEFAULT_RETENTION_MS = 14 * 24 * 60 * 60 * 1000;
 
 /** `manifest`: an OCI manifest (registry, local); `index`: `image-manifest=false`; `json`: S3/GHA. */
 export type CacheLayout = "manifest" | "index" | "json";
@@ -32,6 +33,11 @@ export interface WriteCacheOptions extends CallOptions {
    * than this is touched instead of uploaded (S3 `touch_refresh`, default 24 h).
    */
   readonly touchAfterMs?: number;
+  /**
+   * Results already in the index that were built longer ago than this are dropped when merging (with
+   * the records only they needed), so an index shared by many builds stays bounded. Default 14 days.
+   */
+  readonly retentionMs?: number;
 }
 
 export interface WriteCacheResult {
@@ -81,6 +87,7 @@ export async function writeCache(
       try {
         const theirs = await readCacheImport(store, current.data, o);
         merged.addConfig(theirs.config, theirs.layers);
+        merged.prune(new Date(Date.now() - (opts.retentionMs ?? DEFAULT_RETENTION_MS)));
       } catch (err) {
         // An unreadable old index is replaced rather than blocking every future export.
         if (!(err instanceof KilnError) || err.code !== "INVALID_ARGUMENT") throw err;
