@@ -1,4 +1,14 @@
-import type { CacheGraph, CacheGraphEdge, CallOptions, Digest, ImmutableRef, Layer, Ref } from "@kiln/core";
+import type {
+  CacheGraph,
+  CacheGraphEdge,
+  CacheKeyDescription,
+  CallOptions,
+  Digest,
+  ImmutableRef,
+  Layer,
+  Ref,
+  ResultLoadOptions,
+} from "@kiln/core";
 import pLimit from "p-limit";
 import type { RefManager } from "../refs.js";
 import { type CacheChains, createCacheChains, type ItemId } from "./chains.js";
@@ -12,7 +22,7 @@ export interface GraphChainsOptions {
   readonly mode: CacheExportMode;
   readonly refs: Pick<RefManager, "knownLayers">;
   /** The stored result of a key, for edges this build did not resolve (their dependents hit). */
-  readonly loadResult: (key: Digest, o?: CallOptions) => Promise<Ref | undefined>;
+  readonly loadResult: (key: Digest, o?: ResultLoadOptions) => Promise<Ref | undefined>;
   readonly now?: Date;
 }
 
@@ -33,13 +43,19 @@ export async function chainsFromGraph(
   const createdAt = opts.now ?? new Date();
   const root = graph.root[0] ? graph.byKey.get(graph.root[0]) : undefined;
   if (!root) return chains;
+  // Lets an imported cache match the graph's keys structurally (see ResultLoadOptions).
+  const describeKey = (key: Digest): CacheKeyDescription | undefined => {
+    const entry = graph.byKey.get(key);
+    const info = entry?.keys.find((k) => k.key === key);
+    return entry && info ? { record: entry.record, deps: info.deps } : undefined;
+  };
 
   async function resultLayers(entry: CacheGraphEdge<Ref>): Promise<Layer[] | undefined> {
     if (!entry.exportResult || entry.keys.length === 0) return undefined;
     let ref = entry.result;
     for (const { key } of entry.keys) {
       if (ref) break;
-      ref = await opts.loadResult(key, o);
+      ref = await opts.loadResult(key, { ...o, describeKey });
     }
     if (!ref || "directory" in ref) return undefined;
     const known = opts.refs.knownLayers(ref as ImmutableRef);
