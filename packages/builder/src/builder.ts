@@ -1,7 +1,9 @@
 import { accessSync, constants } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { delimiter, dirname, isAbsolute, join, resolve } from "node:path";
+import type { CacheModules, CacheSpec } from "@kiln/cache";
 import {
+  type CacheGraph,
   type CallOptions,
   type Executor,
   type Frontend,
@@ -26,8 +28,10 @@ import {
 import { createSolver, vertexGraph } from "@kiln/solver";
 import { createBridge } from "./bridge.js";
 import { createImageResolver, type ImageResolver } from "./image-resolver.js";
+import { materializingResolver } from "./ops/lazy-inputs.js";
 import { createOpResolver } from "./ops/resolver.js";
 import { type Entitlement, preflight } from "./preflight.js";
+import { prepareBuildCaches } from "./remote-cache.js";
 import { openSshAgents, type SshSource } from "./ssh/agents.js";
 import { defaultRoot, type LocalStore, openLocalStore, type SnapshotterChoice } from "./store.js";
 
@@ -47,6 +51,11 @@ export interface BuilderOptions {
   readonly registryConfig?: RegistryConfig;
   /** OCI runtime for the default executor: `runc` (default), `crun`, or a path. */
   readonly ociRuntime?: string;
+  /**
+   * Remote cache backend modules by type, added to the built-in `local` (e.g. `registry` from
+   * `@kiln/cache-registry`); `--cache-to`/`--cache-from` entries are resolved against this table.
+   */
+  readonly caches?: CacheModules;
 }
 
 export interface OutputSpec {
@@ -74,6 +83,10 @@ export interface BuildRequest {
   readonly ssh?: Readonly<Record<string, SshSource>>;
   /** `--allow`: entitlements granted to the build (`security.insecure`, `network.host`). */
   readonly allow?: readonly Entitlement[];
+  /** `--cache-to` (`--export-cache`): where to write this build's cache; `type=inline` embeds it in the image. */
+  readonly cacheTo?: readonly CacheSpec[];
+  /** `--cache-from` (`--import-cache`): caches consulted by every step that misses locally. */
+  readonly cacheFrom?: readonly CacheSpec[];
 }
 
 /** Where a secret comes from: a file, an environment variable, or bytes. */
@@ -115,6 +128,14 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
     const progress = req.progress ?? { write() {} };
     const platform = req.platform ?? hostPlatform();
     const s = await store(o);
+    // Cache flags are checked before anything else runs: a typo fails at once, not after the build.
+    const caches = prepareBuildCaches(
+      s,
+      req,
+      options.caches,
+      (message) => progress.write({ type: "warning", message, time: Date.now() }),
+      { ...o, progress },
+    );
     const dockerfile = resolve(req.dockerfile ?? join(req.contextDir, "Dockerfile"));
     const file = await readBuildFile(dockerfile);
     const ignoreFile =
@@ -166,13 +187,14 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       registry: registryClient(),
     };
     const solver = createSolver<Ref>({
-      resolveOp: createOpResolver(env),
-      cache: s.results,
+      resolveOp: materializingResolver(createOpResolver(env)),
+      cache: caches.results,
       ...(options.parallelism ? { parallelism: options.parallelism } : {}),
     });
     let result: Ref;
+    let cacheGraph: CacheGraph<Ref>;
     try {
-      ({ result } = await solver.solve(vertexGraph(solved.definition), {
+      ({ result, cacheGraph } = await solver.solve(vertexGraph(solved.definition), {
         progress,
         ...(o.signal ? { signal: o.signal } : {}),
         ...(req.noCache ? { noCache: true } : {}),
@@ -193,6 +215,7 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
         "no output specified: the build result will only remain in the build cache (use -o/--output)",
       );
     }
+    const imageConfig = await caches.withInlineCache(solved.config, cacheGraph, o);
     for (const output of req.outputs ?? []) {
       const exporter = exporterFor(output.type, {
         content: s.content,
@@ -203,7 +226,7 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
         await exporter.export(
           {
             ref: result,
-            config: solved.config,
+            config: imageConfig,
             platform,
             names: req.tags ?? [],
             attrs: output.attrs,
@@ -213,6 +236,7 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
         ),
       );
     }
+    Object.assign(response, await caches.exportAll(cacheGraph, o));
     return response;
   }
 

@@ -1,3 +1,4 @@
+export type { CacheModules, CacheSpec } from "@kiln/cache";
 export {
   type Builder,
   type BuilderOptions,

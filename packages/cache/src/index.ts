@@ -1,5 +1,12 @@
 export { createFileDigestMemo, type FileDigestMemo } from "./file-digest-memo.js";
 export {
+  createLazyRefFactory,
+  isLazyRef,
+  type LazyRef,
+  type LazyRefFactory,
+  materializeRef,
+} from "./lazy-ref.js";
+export {
   type FileDigestKey,
   type FileDigestRow,
   type Metadata,
@@ -8,4 +15,5 @@ export {
   sameFile,
 } from "./metadata.js";
 export { createRefManager, type RefManager, type RefManagerOptions } from "./refs.js";
+export * from "./remote/index.js";
 export { createResultCache } from "./result-cache.js";

@@ -44,6 +44,11 @@ export interface RefManager {
   fromLayers(layers: readonly Layer[], description: string, o?: CallOptions): Promise<ImmutableRef>;
   /** Removes active snapshots left behind by killed processes. */
   cleanupStale(o?: CallOptions): Promise<void>;
+  /**
+   * The ref's layers if every blob is already known (computed, pulled, or remote for a lazy ref),
+   * else undefined; never computes anything (a `mode=min` cache export asks this of intermediates).
+   */
+  knownLayers(ref: ImmutableRef): Layer[] | undefined;
 }
 
 export interface RefManagerOptions {
@@ -248,7 +253,27 @@ export function createRefManager({ metadata, snapshotter, content }: RefManagerO
     for (const key of stale) await snapshotter.remove(key, o).catch(() => {});
   }
 
-  return { empty, get, build: (p, d, f, o) => build(p, d, f, o), fromLayers, cleanupStale };
+  function knownLayers(ref: ImmutableRef): Layer[] | undefined {
+    const lazy = (ref as { lazy?: boolean; descriptors?: readonly Layer[] }).descriptors;
+    if ((ref as { lazy?: boolean }).lazy === true && lazy) return [...lazy];
+    if (ref.id === EMPTY_ID) return [];
+    const chain: Layer[] = [];
+    for (let r = metadata.getRef(ref.id); r; r = r.parent ? metadata.getRef(r.parent) : undefined) {
+      const layer = layerOf(r);
+      if (!layer) return undefined;
+      chain.unshift(layer);
+    }
+    return chain.length > 0 ? chain : undefined;
+  }
+
+  return {
+    empty,
+    get,
+    build: (p, d, f, o) => build(p, d, f, o),
+    fromLayers,
+    cleanupStale,
+    knownLayers,
+  };
 }
 
 // --- Internal helpers ---

@@ -1,4 +1,5 @@
 import type { Digest, Ref, ResultCache } from "@kiln/core";
+import { isLazyRef } from "./lazy-ref.js";
 import type { Metadata } from "./metadata.js";
 import type { RefManager } from "./refs.js";
 
@@ -20,6 +21,9 @@ export function createResultCache(metadata: Metadata, refs: RefManager): ResultC
     async save(key, result, info) {
       // Directory refs are the live build context: there is nothing in the store to point at.
       if ("directory" in result) return;
+      // A lazy ref (from an imported cache) has no row until it is materialized; the importing cache
+      // files the materialized ref then.
+      if (isLazyRef(result)) return;
       metadata.putResult(key, result.id, info.vertex, info.description);
     },
   };

@@ -5,6 +5,7 @@ import { KilnError, parsePlatform } from "@kiln/core";
 import {
   parseAllow,
   parseBuildContexts,
+  parseCacheSpec,
   parseKeyValues,
   parseOutput,
   parseSecrets,
@@ -32,6 +33,10 @@ export interface BuildFlags {
   call?: string;
   check?: boolean;
   load?: boolean;
+  cacheTo: string[];
+  cacheFrom: string[];
+  exportCache: string[];
+  importCache: string[];
 }
 
 const PROGRESS_MODES = new Set(["auto", "tty", "plain", "rawjson", "quiet"]);
@@ -53,6 +58,14 @@ export async function runBuild(
     });
   }
   const outputs = flags.output.map(parseOutput);
+  const cacheTo = [
+    ...flags.cacheTo.map((v) => parseCacheSpec(v, "--cache-to")),
+    ...flags.exportCache.map((v) => parseCacheSpec(v, "--export-cache")),
+  ];
+  const cacheFrom = [
+    ...flags.cacheFrom.map((v) => parseCacheSpec(v, "--cache-from")),
+    ...flags.importCache.map((v) => parseCacheSpec(v, "--import-cache")),
+  ];
   if (flags.push) outputs.push({ type: "registry", attrs: {} });
   const renderer = createRenderer(flags.progress as ProgressMode);
   const contextDir = resolve(context);
@@ -72,6 +85,8 @@ export async function runBuild(
         allow: parseAllow(flags.allow, ENTITLEMENTS),
         tags: flags.tag,
         noCache: !flags.cache,
+        cacheTo,
+        cacheFrom,
         ...(flags.platform ? { platform: parsePlatform(flags.platform) } : {}),
         progress: renderer,
       },
@@ -94,5 +109,7 @@ function metadataJson(response: Record<string, string>): Record<string, unknown>
   const descriptor = response["containerimage.descriptor"];
   if (descriptor)
     out["containerimage.descriptor"] = JSON.parse(Buffer.from(descriptor, "base64").toString("utf8"));
+  const cacheManifest = response["cache.manifest"];
+  if (cacheManifest) out["cache.manifest"] = JSON.parse(cacheManifest);
   return out;
 }

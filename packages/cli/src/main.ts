@@ -3,6 +3,7 @@ import { isKilnError, KilnError, redactCredentials } from "@kiln/core";
 import { createDockerCredentialStore } from "@kiln/registry";
 import { Command, Option } from "commander";
 import { type BuildFlags, runBuild } from "./build-command.js";
+import { CACHE_BACKENDS } from "./cache-backends.js";
 import { runCall } from "./call-command.js";
 import { loadConfig } from "./config.js";
 import { KILN_VERSION } from "./version.js";
@@ -77,6 +78,24 @@ program
     [],
   )
   .option(
+    "--cache-to <spec>",
+    "cache export destination (e.g. type=local,dest=DIR,mode=max; a bare value is a registry ref); repeatable",
+    collect,
+    [],
+  )
+  .option(
+    "--cache-from <spec>",
+    "cache import source (e.g. type=local,src=DIR; a bare value is a registry ref); repeatable",
+    collect,
+    [],
+  )
+  .addOption(
+    new Option("--export-cache <spec>", "alias of --cache-to (buildctl)").argParser(collect).default([]),
+  )
+  .addOption(
+    new Option("--import-cache <spec>", "alias of --cache-from (buildctl)").argParser(collect).default([]),
+  )
+  .option(
     "--call <request>",
     "what to run: build (default), check, outline, targets; add ,format=json for JSON",
     "build",
@@ -112,6 +131,7 @@ program
       }
       const registry = registryConfig();
       const builder = createBuilder({
+        caches: CACHE_BACKENDS,
         ...(registry ? { registryConfig: registry } : {}),
         ...(flags.root ? { root: flags.root } : {}),
         ...(flags.ociRuntime ? { ociRuntime: flags.ociRuntime } : {}),

@@ -31,6 +31,28 @@ export function parseOutput(text: string): OutputSpec {
   return { type, attrs };
 }
 
+export interface CacheFlagSpec {
+  type: string;
+  attrs: Record<string, string>;
+}
+
+/**
+ * buildx's `--cache-to` / `--cache-from`: `type=local,dest=DIR,mode=max`, or a bare value, which
+ * means a registry ref (`--cache-from user/app:cache` = `type=registry,ref=user/app:cache`). Without
+ * `type`, a `ref` implies registry, as in buildx.
+ */
+export function parseCacheSpec(text: string, flag: string): CacheFlagSpec {
+  if (!text.includes("=")) return { type: "registry", attrs: { ref: text } };
+  const { type, ...attrs } = parseCsvAttrs(text, flag);
+  const resolved = type ?? (attrs.ref !== undefined ? "registry" : undefined);
+  if (!resolved) {
+    throw new KilnError("INVALID_ARGUMENT", `${flag} ${JSON.stringify(text)}: type is required`, {
+      hint: `e.g. ${flag} type=local,${flag.includes("from") || flag.includes("import") ? "src" : "dest"}=DIR`,
+    });
+  }
+  return { type: resolved, attrs };
+}
+
 /** `KEY=VALUE`, or `KEY` alone to take the value from the environment (like docker build). */
 export function parseKeyValues(
   values: readonly string[],

@@ -8,6 +8,17 @@ export type {
   PointerValue,
   WritePointerOptions,
 } from "./blob-store.js";
+export {
+  CACHE_KEY_SCHEME,
+  type CacheGraph,
+  type CacheGraphEdge,
+  type CacheKeyDescription,
+  type CacheKeyInfo,
+  type CacheKeyLink,
+  cacheKeyOf,
+  cacheRecordDigest,
+  contentCacheKey,
+} from "./cache-keys.js";
 export type { CallOptions } from "./call-options.js";
 export type { ContentInfo, ContentStore } from "./content.js";
 export type {
@@ -59,6 +70,7 @@ export type {
   OpExecOptions,
   OpResolver,
   ResultCache,
+  ResultLoadOptions,
   SolverEdge,
   SolverVertex,
 } from "./op.js";

@@ -1,3 +1,4 @@
+import type { CacheKeyDescription } from "./cache-keys.js";
 import type { CallOptions } from "./call-options.js";
 import type { OpMetadata } from "./definition.js";
 import type { Digest } from "./digest.js";
@@ -60,7 +61,16 @@ export type OpResolver<R> = (vertex: SolverVertex) => Op<R>;
  * Persistent cache of results by key, shared by processes on one store. `save` may be called for a key
  * that another process saved meanwhile: both results are valid, either can be returned later.
  */
+export interface ResultLoadOptions extends CallOptions {
+  /**
+   * How the solver built `key` and, recursively, every key it links: an imported remote cache matches
+   * BuildKit's records against this structure (as BuildKit's cache query walks links) instead of
+   * enumerating every key its records could stand for.
+   */
+  readonly describeKey?: (key: Digest) => CacheKeyDescription | undefined;
+}
+
 export interface ResultCache<R> {
-  load(key: Digest, o?: CallOptions): Promise<R | undefined>;
+  load(key: Digest, o?: ResultLoadOptions): Promise<R | undefined>;
   save(key: Digest, result: R, info: { vertex: Digest; description: string }): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import { noopProgress } from "@kiln/core";
+import { cacheKeyOf, cacheRecordDigest, contentCacheKey, noopProgress, sha256 } from "@kiln/core";
 import { describe, expect, it } from "vitest";
 import { createFakeOps, createMemoryCache, createRecorder, edge } from "./fake-ops.test-helpers.js";
 import { cacheKey, canonicalJson } from "./keys.js";
@@ -14,8 +14,19 @@ function setup() {
 describe("cache keys", () => {
   it("hashes canonical JSON, independent of property order and undefined fields", () => {
     expect(canonicalJson({ b: 1, a: [{ y: undefined, x: "s" }] })).toBe('{"a":[{"x":"s"}],"b":1}');
+  });
+
+  it("builds keys on BuildKit's record digest: sha256(<digest>@<output>) plus linked keys", () => {
     const digest = "sha256:0000000000000000000000000000000000000000000000000000000000000000" as const;
-    expect(cacheKey(digest, 0, [{ key: digest }])).not.toBe(cacheKey(digest, 0, [{ content: digest }]));
+    expect(cacheRecordDigest(digest, 0)).toBe(sha256(`${digest}@0`));
+    expect(cacheKey(digest, 0, [])).toBe(cacheKeyOf(cacheRecordDigest(digest, 0), []));
+    expect(cacheKey(digest, 0, [{ key: digest }])).not.toBe(
+      cacheKey(digest, 0, [{ key: contentCacheKey(digest) }]),
+    );
+    expect(cacheKey(digest, 0, [{ key: digest, selector: "" }])).toBe(cacheKey(digest, 0, [{ key: digest }]));
+    expect(cacheKey(digest, 0, [{ key: digest, selector: "s" }])).not.toBe(
+      cacheKey(digest, 0, [{ key: digest }]),
+    );
     expect(cacheKey(digest, 0, [])).not.toBe(cacheKey(digest, 1, []));
   });
 
@@ -65,13 +76,37 @@ describe("cache hits", () => {
     const progress = createRecorder();
     const second = await solver.solve(edge(top), { progress });
 
-    expect(second).toEqual(first);
+    expect({ result: second.result, key: second.key }).toEqual({ result: first.result, key: first.key });
     expect(mem.loads).toEqual([first.key]);
+    // The key graph still links every ancestor; only the loaded root has a result.
+    const top2 = second.cacheGraph.byKey.get(second.key as never);
+    expect(top2?.result).toBe(second.result);
+    const midKey = top2?.keys[0]?.deps[0]?.key;
+    expect(midKey && second.cacheGraph.byKey.get(midKey)?.name).toBe("mid");
+    expect(midKey && second.cacheGraph.byKey.get(midKey)?.result).toBeUndefined();
     for (const v of [base, mid, top]) {
       expect(ops.calls(v).exec).toBe(1);
       expect(ops.calls(v).cacheMap).toBe(2);
     }
     expect(progress.lines()).toEqual(["cached base", "cached mid", "cached top"]);
+  });
+
+  it("links a content-hashed input as BuildKit does: a root record <content>@-1, no selector", async () => {
+    const { ops, solver } = setup();
+    const local = ops.vtx({ name: "local", volatile: true, exec: async () => ["hello"] });
+    const base = ops.vtx({ name: "base" });
+    const copy = ops.vtx({ name: "copy", inputs: [base, local], contentHashed: [false, true] });
+    const { key, cacheGraph } = await solver.solve(edge(copy), { progress: noopProgress });
+    const entry = cacheGraph.byKey.get(key as never);
+    expect(entry?.name).toBe("copy");
+    expect(cacheGraph.root).toEqual([key]);
+    const [baseLink, contentLink] = entry?.keys[0]?.deps ?? [];
+    expect(baseLink && cacheGraph.byKey.get(baseLink.key)?.name).toBe("base");
+    expect(contentLink?.selector).toBeUndefined();
+    const content = contentLink && cacheGraph.byKey.get(contentLink.key);
+    expect(content?.vertex).toBeUndefined();
+    expect(content?.keys).toEqual([{ key: contentLink?.key, deps: [] }]);
+    expect(content?.exportResult).toBe(false);
   });
 
   it("re-executes only what changed downstream of a volatile source, by content key", async () => {

@@ -1,5 +1,16 @@
-import type { CacheMap, Digest, ProgressWriter, SolverEdge, SolverVertex } from "@kiln/core";
-import { KilnError } from "@kiln/core";
+import {
+  type CacheGraph,
+  type CacheKeyDescription,
+  type CacheKeyInfo,
+  type CacheMap,
+  cacheRecordDigest,
+  contentCacheKey,
+  type Digest,
+  KilnError,
+  type ProgressWriter,
+  type SolverEdge,
+  type SolverVertex,
+} from "@kiln/core";
 import type { FlightHandle, JoinOptions } from "./flight.js";
 import { createJobProgress, edgeId } from "./job-progress.js";
 import { type CacheKeyDep, cacheKey } from "./keys.js";
@@ -22,6 +33,18 @@ export interface Job<R> {
   resolve(edge: SolverEdge): Promise<R>;
   /** The edge's own key: fast key, else slow key, else `undefined` (volatile). */
   keyOf(edge: SolverEdge): Promise<Digest | undefined>;
+  /** The keys and results this job learned, for writing a remote cache. */
+  cacheGraph(root: SolverEdge): CacheGraph<R>;
+}
+
+/** One keyed edge as the job fills it in: keys as they are computed, the result once known. */
+interface GraphEntry<R> {
+  record: Digest;
+  keys: CacheKeyInfo[];
+  vertex?: Digest;
+  name?: string;
+  exportResult: boolean;
+  result?: R;
 }
 
 interface FastKey<R> {
@@ -57,6 +80,43 @@ export function createJob<R>(o: JobOptions<R>): Job<R> {
   const slowMemo = new Map<string, Promise<Digest | undefined>>();
   const keyMemo = new Map<string, Promise<Digest | undefined>>();
   const resolveMemo = new Map<string, Promise<R>>();
+  const graph = new Map<string, GraphEntry<R>>();
+  const descriptions = new Map<Digest, CacheKeyDescription>();
+  const describeKey = (key: Digest) => descriptions.get(key);
+  const contentEntries = new Map<Digest, GraphEntry<R>>();
+
+  function noteKey(edge: SolverEdge, cm: CacheMap<R>, info: CacheKeyInfo): void {
+    const id = edgeId(edge);
+    let entry = graph.get(id);
+    if (!entry) {
+      entry = {
+        record: cacheRecordDigest(cm.digest, edge.index),
+        keys: [],
+        vertex: edge.vertex.digest,
+        name: edge.vertex.name,
+        exportResult: edge.vertex.metadata.exportCache !== false,
+      };
+      graph.set(id, entry);
+    }
+    if (!entry.keys.some((k) => k.key === info.key)) entry.keys.push(info);
+    descriptions.set(info.key, { record: entry.record, deps: info.deps });
+  }
+
+  function noteResult(edge: SolverEdge, result: R): void {
+    const entry = graph.get(edgeId(edge));
+    if (entry) entry.result = result;
+  }
+
+  // BuildKit links a content-hashed input as a root record "<content>@-1" with an empty selector.
+  function contentLink(content: Digest): CacheKeyDep {
+    const key = contentCacheKey(content);
+    if (!contentEntries.has(key)) {
+      const record = cacheRecordDigest(content, -1);
+      contentEntries.set(key, { record, keys: [{ key, deps: [] }], exportResult: false });
+      descriptions.set(key, { record, deps: [] });
+    }
+    return { key };
+  }
 
   // Errors from the job's own cancellation pass through; the first real failure aborts the job.
   function failure(vertex: SolverVertex, err: unknown): unknown {
@@ -85,7 +145,9 @@ export function createJob<R>(o: JobOptions<R>): Job<R> {
         if (key === undefined) return { cm, volatile: false, fast: undefined };
         deps.push({ key, selector: cm.deps[i]?.selector });
       }
-      return { cm, volatile: false, fast: cacheKey(cm.digest, edge.index, deps) };
+      const fast = cacheKey(cm.digest, edge.index, deps);
+      noteKey(edge, cm, { key: fast, deps });
+      return { cm, volatile: false, fast };
     });
   }
 
@@ -104,11 +166,13 @@ export function createJob<R>(o: JobOptions<R>): Job<R> {
           }
           const result = await resolve(input);
           const content = await opStep(vertex, () => o.state(vertex).computeDigest(i, compute, result, join));
-          return { content, selector };
+          return contentLink(content);
         }),
       );
       if (deps.some((dep) => dep === undefined)) return undefined;
-      return cacheKey(cm.digest, edge.index, deps as CacheKeyDep[]);
+      const slow = cacheKey(cm.digest, edge.index, deps as CacheKeyDep[]);
+      noteKey(edge, cm, { key: slow, deps: deps as CacheKeyDep[] });
+      return slow;
     });
   }
 
@@ -124,7 +188,7 @@ export function createJob<R>(o: JobOptions<R>): Job<R> {
   // A failing cache backend must not fail the build: report it and treat the lookup as a miss.
   async function load(edge: SolverEdge, key: Digest): Promise<R | undefined> {
     try {
-      return await o.state(edge.vertex).load(key, join);
+      return await o.state(edge.vertex).load(key, join, describeKey);
     } catch (err) {
       if (o.signal.aborted) throw err;
       progress.warning(edge.vertex, `cache load failed, running the step instead: ${errorText(err)}`);
@@ -179,6 +243,7 @@ export function createJob<R>(o: JobOptions<R>): Job<R> {
   }
 
   async function hit(edge: SolverEdge, result: R, alsoKey?: Digest): Promise<R> {
+    noteResult(edge, result);
     progress.hit(edge);
     if (alsoKey !== undefined) await save(edge, [alsoKey], result);
     progress.settled(edge);
@@ -212,11 +277,20 @@ export function createJob<R>(o: JobOptions<R>): Job<R> {
       }
       const inputs = await (inputsEarly ?? Promise.all(edge.vertex.inputs.map(resolve)));
       const result = await exec(edge, inputs);
+      noteResult(edge, result);
       await save(edge, [fast, slow], result);
       progress.settled(edge);
       return result;
     });
   }
 
-  return { resolve, keyOf };
+  function cacheGraph(root: SolverEdge): CacheGraph<R> {
+    const byKey = new Map<Digest, GraphEntry<R>>();
+    for (const entry of [...graph.values(), ...contentEntries.values()]) {
+      for (const { key } of entry.keys) byKey.set(key, entry);
+    }
+    return { byKey, root: (graph.get(edgeId(root))?.keys ?? []).map((k) => k.key) };
+  }
+
+  return { resolve, keyOf, cacheGraph };
 }

@@ -1,21 +1,14 @@
-import { type Digest, sha256 } from "@kiln/core";
+import { type CacheKeyLink, cacheKeyOf, cacheRecordDigest, type Digest } from "@kiln/core";
 
 /**
- * Cache keys (see README "Cache keys"). A key is sha256 of the canonical JSON
- * `{ v: 1, digest, output, deps }` where `digest` is the op's CacheMap digest, `output` the output
- * index and `deps` one entry per input in input order:
- * - fast (definition-based) key: `{ key: <input's own key>, selector? }` for every input;
- * - slow (content-based) key: inputs with `computeDigest` use `{ content: <digest>, selector? }` instead.
- * The two shapes can never collide because the dep entries use different property names.
+ * Cache keys (see README "Cache keys"): BuildKit's record digest `sha256("<digest>@<output>")` plus one
+ * link per input, `{ key, selector? }`. A fast (definition) key links every input's own key; a slow
+ * (content) key links `contentCacheKey(<content digest>)` for inputs with `computeDigest`.
  */
-export type CacheKeyDep =
-  | { readonly key: Digest; readonly selector?: string }
-  | { readonly content: Digest; readonly selector?: string };
-
-export const CACHE_KEY_VERSION = 1;
+export type CacheKeyDep = CacheKeyLink;
 
 export function cacheKey(digest: Digest, output: number, deps: readonly CacheKeyDep[]): Digest {
-  return sha256(canonicalJson({ v: CACHE_KEY_VERSION, digest, output, deps }));
+  return cacheKeyOf(cacheRecordDigest(digest, output), deps);
 }
 
 /** JSON with object keys sorted and `undefined` properties dropped, so equal values hash equally. */

@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import {
+  type CacheGraph,
   type CallOptions,
   type Digest,
   KilnError,
@@ -31,6 +32,8 @@ export interface SolveResult<R> {
   readonly result: R;
   /** The root's cache key, or `undefined` when the root is volatile. */
   readonly key: Digest | undefined;
+  /** Keys, links and results of every keyed edge of the job: what a remote cache export writes. */
+  readonly cacheGraph: CacheGraph<R>;
 }
 
 export interface Solver<R> {
@@ -101,7 +104,8 @@ export function createSolver<R>(opts: SolverOptions<R>): Solver<R> {
     });
     try {
       const result = await job.resolve(root);
-      return { result, key: await job.keyOf(root) };
+      const key = await job.keyOf(root);
+      return { result, key, cacheGraph: job.cacheGraph(root) };
     } catch (err) {
       if (!controller.signal.aborted) controller.abort(err);
       // Work this job alone was waiting for has been aborted; let it wind down before reporting.

@@ -1,4 +1,5 @@
 import type {
+  CacheKeyDescription,
   CacheMap,
   CacheMapDep,
   CallOptions,
@@ -35,7 +36,11 @@ export interface VertexState<R> {
     input: R,
     o: JoinOptions,
   ): Promise<Digest>;
-  load(key: Digest, o: JoinOptions): Promise<R | undefined>;
+  load(
+    key: Digest,
+    o: JoinOptions,
+    describeKey?: (key: Digest) => CacheKeyDescription | undefined,
+  ): Promise<R | undefined>;
   /** `fresh` runs are kept apart from ordinary ones: a no-cache job must not reuse inputs loaded from cache. */
   exec(inputs: readonly R[], watcher: ExecWatcher, o: JoinOptions & { fresh: boolean }): Promise<R[]>;
   save(output: number, key: Digest, result: R, description: string): Promise<void>;
@@ -117,8 +122,13 @@ export function createVertexState<R>(vertex: SolverVertex, deps: VertexStateDeps
     computeDigest(dep, fn, input, o) {
       return flights.run(`digest:${dep}`, (signal) => fn(input, { signal } satisfies CallOptions), o);
     },
-    load(key, o) {
-      return flights.run(`load:${key}`, (signal) => deps.cache.load(key, { signal }), o);
+    load(key, o, describeKey) {
+      // Keys are pure functions of their structure, so whichever job describes the key first is right.
+      return flights.run(
+        `load:${key}`,
+        (signal) => deps.cache.load(key, { signal, ...(describeKey ? { describeKey } : {}) }),
+        o,
+      );
     },
     async exec(inputs, watcher, o) {
       const key = o.fresh ? "exec:fresh" : "exec";

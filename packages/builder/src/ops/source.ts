@@ -184,10 +184,6 @@ function jsonList(value: string | undefined): string[] {
   return Array.isArray(parsed) ? parsed.map(String) : [];
 }
 
-function shortName(ref: string): string {
-  return ref.replace(/^docker\.io\/library\//, "").replace(/[:@].*$/, "");
-}
-
 /** Runs `fn` over `items` with at most `limit` at a time. */
 function allLimited<T>(
   items: readonly T[],
