@@ -2,6 +2,7 @@
 // pnpm bench: runs kiln on the anchors' scenarios with their own Dockerfiles (../shared/anchors/bench):
 //   a  4 parallel CPU stages (cold)      b  20k-file context COPY + RUNs (cold)     c  RUN writing 500 MB (cold)
 //   d  no-op rebuild of b                e  rebuild of b after editing a file of its later COPY
+//   p  push of c's image vs skopeo       g  remote cache: export (inline, pushed) then import on an empty store
 // The Dockerfiles' base image (127.0.0.1:PORT/busybox:latest) is given as a named context pointing at a
 // busybox OCI layout, so kiln needs no registry. Prints medians and, when ../shared/anchors/bench.sh has
 // recorded BuildKit runs ($ANCHORS_DIR/results/raw.tsv), the kiln/BuildKit ratios.
@@ -15,7 +16,7 @@ const anchors = process.env.ANCHORS_DIR || "/var/tmp/kiln-anchors";
 const shared = resolve(repo, "..", "shared", "anchors");
 const work = resolve(process.env.KILN_BENCH_DIR || join(repo, ".kiln-bench"));
 const runs = Number(process.env.KILN_BENCH_RUNS || 3);
-const scenarios = (process.env.KILN_BENCH_SCENARIOS || "a b c d e p").split(/\s+/).filter(Boolean);
+const scenarios = (process.env.KILN_BENCH_SCENARIOS || "a b c d e p g").split(/\s+/).filter(Boolean);
 const kiln = join(repo, "packages", "cli", "bin", "kiln.js");
 const port = process.env.ANCHORS_REGISTRY_PORT || "5000";
 mkdirSync(work, { recursive: true });
@@ -109,6 +110,29 @@ if (results.p && existsSync("/usr/bin/docker-registry") && existsSync("/usr/bin/
 }
 delete results.p;
 
+// g: remote cache, as the anchors measure BuildKit: g-export = cold build of b that pushes its image
+// with an inline cache to a loopback registry; g-import = build b on an empty store with only
+// `--cache-from` that image (every step should be CACHED and, lazily, no layer downloaded).
+if (results.g && existsSync("/usr/bin/docker-registry")) {
+  results["g-export"] = [];
+  results["g-import"] = [];
+  for (let r = 0; r < runs; r++) {
+    const registry = await startRegistry();
+    try {
+      const ref = `${registry.host}/kiln-cache:b-${r}`;
+      reset();
+      results["g-export"].push(
+        build(dfB, ctxBig, ["--no-cache", "-t", ref, "--push", "--cache-to", "type=inline"]),
+      );
+      reset();
+      results["g-import"].push(build(dfB, ctxBig, ["--cache-from", `type=registry,ref=${ref}`]));
+    } finally {
+      await registry.stop();
+    }
+  }
+}
+delete results.g;
+
 const buildkit = readMedians("buildkit");
 const targets = {
   a: "≤ 0.9× BuildKit",
@@ -116,6 +140,8 @@ const targets = {
   c: "≤ 0.9× BuildKit",
   d: "≤ 0.3 s",
   e: "≤ 0.4 s",
+  "g-export": "≤ 0.6× BuildKit",
+  "g-import": "≤ 0.5× BuildKit",
 };
 console.log(`\nkiln bench (${runs} runs, median [min-max]; context ${ctxBig})`);
 console.log("scenario  kiln s                    peak RSS MB   BuildKit s   kiln/BuildKit   target");
@@ -209,7 +235,7 @@ function readMedians(builder) {
   const header = rows.shift() ?? [];
   const col = (n) => header.indexOf(n);
   const out = {};
-  for (const name of ["a", "b", "c", "d", "e"]) {
+  for (const name of ["a", "b", "c", "d", "e", "g-export", "g-import"]) {
     const xs = rows
       .filter((r) => r[col("builder")] === builder && r[col("scenario")] === name && r[col("rc")] === "0")
       .map((r) => Number(r[col("wall_s")]))
