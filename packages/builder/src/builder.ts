@@ -28,6 +28,7 @@ import {
 import { createSolver, vertexGraph } from "@kiln/solver";
 import { createBridge } from "./bridge.js";
 import { createImageResolver, type ImageResolver } from "./image-resolver.js";
+import { isPushOnly, pushView } from "./lazy-push.js";
 import { materializingResolver } from "./ops/lazy-inputs.js";
 import { createOpResolver } from "./ops/resolver.js";
 import { type Entitlement, preflight } from "./preflight.js";
@@ -135,6 +136,7 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       options.caches,
       (message) => progress.write({ type: "warning", message, time: Date.now() }),
       { ...o, progress },
+      { registryClient: registryClient() },
     );
     const dockerfile = resolve(req.dockerfile ?? join(req.contextDir, "Dockerfile"));
     const file = await readBuildFile(dockerfile);
@@ -215,28 +217,39 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
         "no output specified: the build result will only remain in the build cache (use -o/--output)",
       );
     }
-    const imageConfig = await caches.withInlineCache(solved.config, cacheGraph, o);
-    for (const output of req.outputs ?? []) {
-      const exporter = exporterFor(output.type, {
-        content: s.content,
-        registry: mountingPusher(registryClient(), images),
-      });
-      Object.assign(
-        response,
-        await exporter.export(
-          {
-            ref: result,
-            config: imageConfig,
-            platform,
-            names: req.tags ?? [],
-            attrs: output.attrs,
-            progress,
-          },
-          o,
-        ),
-      );
-    }
-    Object.assign(response, await caches.exportAll(cacheGraph, o));
+    // The cache export runs beside the outputs (a push and a cache upload overlap, as in BuildKit):
+    // both only read committed results, and each blob store de-duplicates its own uploads.
+    const cacheExport = caches.exportAll(cacheGraph, o);
+    const writeOutputs = async () => {
+      const imageConfig = await caches.withInlineCache(solved.config, cacheGraph, o);
+      const pusher = mountingPusher(registryClient(), images, caches.registrySources);
+      for (const output of req.outputs ?? []) {
+        // A push of an imported result leaves its layers remote (mounted from the cache repository).
+        const view = isPushOnly(output)
+          ? pushView(result, s.content, (layer, lo) => caches.openRemote(layer, lo))
+          : { ref: result, content: s.content };
+        const exporter = exporterFor(output.type, { content: view.content, registry: pusher });
+        Object.assign(
+          response,
+          await exporter.export(
+            {
+              ref: view.ref,
+              config: imageConfig,
+              platform,
+              names: req.tags ?? [],
+              attrs: output.attrs,
+              progress,
+            },
+            o,
+          ),
+        );
+      }
+    };
+    // allSettled: a failing output must not leave the export running unobserved after build() returns.
+    const [outputs, exported] = await Promise.allSettled([writeOutputs(), cacheExport]);
+    if (outputs.status === "rejected") throw outputs.reason;
+    if (exported.status === "rejected") throw exported.reason;
+    Object.assign(response, exported.value);
     return response;
   }
 
@@ -320,16 +333,24 @@ function findExecutable(name: string): string | undefined {
   return undefined;
 }
 
-/** Pushes through `client`, asking the registry to mount blobs that a base image has in another repository. */
-function mountingPusher(client: RegistryClient, images: ImageResolver): ImagePusher {
+/**
+ * Pushes through `client`, asking the registry to mount blobs that a base image has in another
+ * repository, or else that a `--cache-from` registry cache on the same host may have: a layer that
+ * came lazily from that cache is then linked, never downloaded. A mount the registry cannot do
+ * answers with an ordinary upload session, so a wrong guess costs nothing.
+ */
+function mountingPusher(
+  client: RegistryClient,
+  images: ImageResolver,
+  cacheSources: readonly { readonly host: string; readonly repository: string }[],
+): ImagePusher {
   return {
     pushBlob(ref, desc, open, o) {
       const target = parseRegistryRef(ref);
-      const source = images.sourceOf(desc.digest);
-      const mountFrom =
-        source && source.host === target.host && source.repository !== target.repository
-          ? source.repository
-          : undefined;
+      const candidates = [images.sourceOf(desc.digest), ...cacheSources];
+      const mountFrom = candidates.find(
+        (source) => source && source.host === target.host && source.repository !== target.repository,
+      )?.repository;
       return client.pushBlob(ref, desc, open, { ...o, ...(mountFrom ? { mountFrom } : {}) });
     },
     pushManifest: (ref, bytes, mediaType, o) => client.pushManifest(ref, bytes, mediaType, o),
