@@ -15,23 +15,22 @@ import {
   type Ref,
 } from "@kiln/core";
 import { createRuncExecutor } from "@kiln/executor";
-import { exporterFor, type ImagePusher } from "@kiln/exporter-oci";
+import { exporterFor } from "@kiln/exporter-oci";
 import { createDockerfileFrontend } from "@kiln/frontend-dockerfile";
 import { parseGitRef } from "@kiln/llb";
 import {
   createDockerCredentialStore,
   createRegistryClient,
-  parseRegistryRef,
   type RegistryClient,
   type RegistryConfig,
 } from "@kiln/registry";
 import { createSolver, vertexGraph } from "@kiln/solver";
 import { createBridge } from "./bridge.js";
-import { createImageResolver, type ImageResolver } from "./image-resolver.js";
-import { isPushOnly, pushView } from "./lazy-push.js";
+import { createImageResolver } from "./image-resolver.js";
 import { materializingResolver } from "./ops/lazy-inputs.js";
 import { createOpResolver } from "./ops/resolver.js";
 import { type Entitlement, preflight } from "./preflight.js";
+import { isPushOnly, mountingPusher, pushView } from "./push.js";
 import { prepareBuildCaches } from "./remote-cache.js";
 import { openSshAgents, type SshSource } from "./ssh/agents.js";
 import { defaultRoot, type LocalStore, openLocalStore, type SnapshotterChoice } from "./store.js";
@@ -331,30 +330,6 @@ function findExecutable(name: string): string | undefined {
     } catch {}
   }
   return undefined;
-}
-
-/**
- * Pushes through `client`, asking the registry to mount blobs that a base image has in another
- * repository, or else that a `--cache-from` registry cache on the same host may have: a layer that
- * came lazily from that cache is then linked, never downloaded. A mount the registry cannot do
- * answers with an ordinary upload session, so a wrong guess costs nothing.
- */
-function mountingPusher(
-  client: RegistryClient,
-  images: ImageResolver,
-  cacheSources: readonly { readonly host: string; readonly repository: string }[],
-): ImagePusher {
-  return {
-    pushBlob(ref, desc, open, o) {
-      const target = parseRegistryRef(ref);
-      const candidates = [images.sourceOf(desc.digest), ...cacheSources];
-      const mountFrom = candidates.find(
-        (source) => source && source.host === target.host && source.repository !== target.repository,
-      )?.repository;
-      return client.pushBlob(ref, desc, open, { ...o, ...(mountFrom ? { mountFrom } : {}) });
-    },
-    pushManifest: (ref, bytes, mediaType, o) => client.pushManifest(ref, bytes, mediaType, o),
-  };
 }
 
 async function readSecret(source: SecretSource | undefined): Promise<Uint8Array | undefined> {

@@ -1,6 +1,9 @@
 import type { Readable } from "node:stream";
 import { isLazyRef } from "@kiln/cache";
 import type { CallOptions, ContentStore, ImmutableRef, Layer, Ref } from "@kiln/core";
+import type { ImagePusher } from "@kiln/exporter-oci";
+import { parseRegistryRef, type RegistryClient } from "@kiln/registry";
+import type { ImageResolver } from "./image-resolver.js";
 
 /** Output types that only push: their layers go from wherever they are straight to a registry. */
 export function isPushOnly(output: { type: string; attrs: Readonly<Record<string, string>> }): boolean {
@@ -44,4 +47,28 @@ export function pushView(
     },
   };
   return { ref, content: view };
+}
+
+/**
+ * Pushes through `client`, asking the registry to mount blobs that a base image has in another
+ * repository, or else that a `--cache-from` registry cache on the same host may have: a layer that
+ * came lazily from that cache is then linked, never downloaded. A mount the registry cannot do
+ * answers with an ordinary upload session, so a wrong guess costs nothing.
+ */
+export function mountingPusher(
+  client: RegistryClient,
+  images: ImageResolver,
+  cacheSources: readonly { readonly host: string; readonly repository: string }[],
+): ImagePusher {
+  return {
+    pushBlob(ref, desc, open, o) {
+      const target = parseRegistryRef(ref);
+      const candidates = [images.sourceOf(desc.digest), ...cacheSources];
+      const mountFrom = candidates.find(
+        (source) => source && source.host === target.host && source.repository !== target.repository,
+      )?.repository;
+      return client.pushBlob(ref, desc, open, { ...o, ...(mountFrom ? { mountFrom } : {}) });
+    },
+    pushManifest: (ref, bytes, mediaType, o) => client.pushManifest(ref, bytes, mediaType, o),
+  };
 }
