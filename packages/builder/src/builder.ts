@@ -15,22 +15,22 @@ import {
   type Ref,
 } from "@kiln/core";
 import { createRuncExecutor } from "@kiln/executor";
-import { exporterFor, type ImagePusher } from "@kiln/exporter-oci";
+import { exporterFor } from "@kiln/exporter-oci";
 import { createDockerfileFrontend } from "@kiln/frontend-dockerfile";
 import { parseGitRef } from "@kiln/llb";
 import {
   createDockerCredentialStore,
   createRegistryClient,
-  parseRegistryRef,
   type RegistryClient,
   type RegistryConfig,
 } from "@kiln/registry";
 import { createSolver, vertexGraph } from "@kiln/solver";
 import { createBridge } from "./bridge.js";
-import { createImageResolver, type ImageResolver } from "./image-resolver.js";
+import { createImageResolver } from "./image-resolver.js";
 import { materializingResolver } from "./ops/lazy-inputs.js";
 import { createOpResolver } from "./ops/resolver.js";
 import { type Entitlement, preflight } from "./preflight.js";
+import { isPushOnly, mountingPusher, pushView } from "./push.js";
 import { prepareBuildCaches } from "./remote-cache.js";
 import { openSshAgents, type SshSource } from "./ssh/agents.js";
 import { defaultRoot, type LocalStore, openLocalStore, type SnapshotterChoice } from "./store.js";
@@ -135,6 +135,7 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       options.caches,
       (message) => progress.write({ type: "warning", message, time: Date.now() }),
       { ...o, progress },
+      { registryClient: registryClient() },
     );
     const dockerfile = resolve(req.dockerfile ?? join(req.contextDir, "Dockerfile"));
     const file = await readBuildFile(dockerfile);
@@ -215,28 +216,39 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
         "no output specified: the build result will only remain in the build cache (use -o/--output)",
       );
     }
-    const imageConfig = await caches.withInlineCache(solved.config, cacheGraph, o);
-    for (const output of req.outputs ?? []) {
-      const exporter = exporterFor(output.type, {
-        content: s.content,
-        registry: mountingPusher(registryClient(), images),
-      });
-      Object.assign(
-        response,
-        await exporter.export(
-          {
-            ref: result,
-            config: imageConfig,
-            platform,
-            names: req.tags ?? [],
-            attrs: output.attrs,
-            progress,
-          },
-          o,
-        ),
-      );
-    }
-    Object.assign(response, await caches.exportAll(cacheGraph, o));
+    // The cache export runs beside the outputs (a push and a cache upload overlap, as in BuildKit):
+    // both only read committed results, and each blob store de-duplicates its own uploads.
+    const cacheExport = caches.exportAll(cacheGraph, o);
+    const writeOutputs = async () => {
+      const imageConfig = await caches.withInlineCache(solved.config, cacheGraph, o);
+      const pusher = mountingPusher(registryClient(), images, caches.registrySources);
+      for (const output of req.outputs ?? []) {
+        // A push of an imported result leaves its layers remote (mounted from the cache repository).
+        const view = isPushOnly(output)
+          ? pushView(result, s.content, (layer, lo) => caches.openRemote(layer, lo))
+          : { ref: result, content: s.content };
+        const exporter = exporterFor(output.type, { content: view.content, registry: pusher });
+        Object.assign(
+          response,
+          await exporter.export(
+            {
+              ref: view.ref,
+              config: imageConfig,
+              platform,
+              names: req.tags ?? [],
+              attrs: output.attrs,
+              progress,
+            },
+            o,
+          ),
+        );
+      }
+    };
+    // allSettled: a failing output must not leave the export running unobserved after build() returns.
+    const [outputs, exported] = await Promise.allSettled([writeOutputs(), cacheExport]);
+    if (outputs.status === "rejected") throw outputs.reason;
+    if (exported.status === "rejected") throw exported.reason;
+    Object.assign(response, exported.value);
     return response;
   }
 
@@ -318,22 +330,6 @@ function findExecutable(name: string): string | undefined {
     } catch {}
   }
   return undefined;
-}
-
-/** Pushes through `client`, asking the registry to mount blobs that a base image has in another repository. */
-function mountingPusher(client: RegistryClient, images: ImageResolver): ImagePusher {
-  return {
-    pushBlob(ref, desc, open, o) {
-      const target = parseRegistryRef(ref);
-      const source = images.sourceOf(desc.digest);
-      const mountFrom =
-        source && source.host === target.host && source.repository !== target.repository
-          ? source.repository
-          : undefined;
-      return client.pushBlob(ref, desc, open, { ...o, ...(mountFrom ? { mountFrom } : {}) });
-    },
-    pushManifest: (ref, bytes, mediaType, o) => client.pushManifest(ref, bytes, mediaType, o),
-  };
 }
 
 async function readSecret(source: SecretSource | undefined): Promise<Uint8Array | undefined> {

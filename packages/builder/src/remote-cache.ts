@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import {
   type CacheModules,
   type CacheSpec,
@@ -11,7 +12,16 @@ import {
   resolveCacheImport,
   runCacheExports,
 } from "@kiln/cache";
-import type { CacheGraph, CallOptions, ProgressWriter, Ref, ResultCache } from "@kiln/core";
+import type {
+  CacheBackendContext,
+  CacheGraph,
+  CallOptions,
+  Layer,
+  ProgressWriter,
+  Ref,
+  ResultCache,
+} from "@kiln/core";
+import { parseRegistryRef } from "@kiln/registry";
 import type { LocalStore } from "./store.js";
 
 /** `--cache-to type=inline` and the `BUILDKIT_INLINE_CACHE` build-arg ask the image exporter, not a store. */
@@ -27,6 +37,10 @@ export interface BuildCaches {
   exportAll(graph: CacheGraph<Ref>, o?: CallOptions): Promise<Record<string, string>>;
   /** The image config with an inline cache added, when the build asked for one (else as given). */
   withInlineCache<C extends object>(config: C, graph: CacheGraph<Ref>, o?: CallOptions): Promise<C>;
+  /** Repositories of `--cache-from type=registry` sources, where imported layers can be mounted from. */
+  readonly registrySources: readonly { readonly host: string; readonly repository: string }[];
+  /** Streams a layer of an imported result from its cache (undefined: no import has it). */
+  openRemote(layer: Layer, o?: CallOptions): Promise<Readable | undefined>;
 }
 
 /**
@@ -43,13 +57,14 @@ export function prepareBuildCaches(
   modules: CacheModules | undefined,
   warn: (message: string) => void,
   o: CallOptions & { progress?: ProgressWriter } = {},
+  context: CacheBackendContext = {},
 ): BuildCaches {
   const table = { ...defaultCacheModules(), ...modules };
   const env = process.env;
   const exports: ResolvedCacheExport[] = (req.cacheTo ?? [])
     .filter((c) => c.type !== "inline")
-    .map((c) => resolveCacheExport(c, table, env));
-  const imports = (req.cacheFrom ?? []).map((c) => resolveCacheImport(c, table, env));
+    .map((c) => resolveCacheExport(c, table, env, context));
+  const imports = (req.cacheFrom ?? []).map((c) => resolveCacheImport(c, table, env, context));
   const lazy = createLazyRefFactory({ refs: store.refs, content: store.content });
   const said = new Set<string>();
   const warnOnce = (message: string) => {
@@ -62,6 +77,8 @@ export function prepareBuildCaches(
   const inline = wantsInlineCache(req.cacheTo ?? [], req.buildArgs ?? {});
   return {
     results,
+    registrySources: registrySourcesOf(req.cacheFrom ?? []),
+    openRemote: (layer, ro) => lazy.open(layer, ro),
     async withInlineCache(config, graph, o) {
       if (!inline) return config;
       try {
@@ -90,4 +107,16 @@ export function prepareBuildCaches(
       );
     },
   };
+}
+
+function registrySourcesOf(cacheFrom: readonly CacheSpec[]): { host: string; repository: string }[] {
+  return cacheFrom.flatMap((c) => {
+    if (c.type !== "registry" || !c.attrs.ref) return [];
+    try {
+      const { host, repository } = parseRegistryRef(c.attrs.ref);
+      return [{ host, repository }];
+    } catch {
+      return []; // a ref that does not parse gives nothing to mount from
+    }
+  });
 }

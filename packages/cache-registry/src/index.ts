@@ -1,4 +1,5 @@
-import type { CacheBackend, CacheBackendModule } from "@kiln/core";
+import type { CacheBackend, CacheBackendContext, CacheBackendModule } from "@kiln/core";
+import type { RegistryClient } from "@kiln/registry";
 import {
   parseRegistryAttrs,
   REGISTRY_CACHE_TYPE,
@@ -42,9 +43,23 @@ export function registryCache(
   };
 }
 
-/** `--cache-to/--cache-from type=registry,ref=…` */
+/**
+ * `--cache-to/--cache-from type=registry,ref=…`. Inside a build the store uses the builder's registry
+ * client (`context.registryClient`), so credentials, kiln.toml's TLS and plain-HTTP settings and
+ * cached tokens are the ones pulls and pushes use; alone it makes a client from `~/.docker/config.json`.
+ */
 export const registryCacheModule: CacheBackendModule<ResolvedRegistryCacheOptions> = {
   type: REGISTRY_CACHE_TYPE,
   parseAttrs: (attrs) => parseRegistryAttrs(attrs),
-  backend: (options) => registryCache(options),
+  backend: (options, context?: CacheBackendContext) => {
+    const client = registryClientOf(context);
+    return registryCache(options, client ? { client } : {});
+  },
 };
+
+function registryClientOf(context: CacheBackendContext | undefined): RegistryClient | undefined {
+  const candidate = context?.registryClient as Partial<RegistryClient> | undefined;
+  return typeof candidate?.pushBlob === "function" && typeof candidate.fetchBlob === "function"
+    ? (candidate as RegistryClient)
+    : undefined;
+}

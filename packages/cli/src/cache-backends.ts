@@ -1,4 +1,5 @@
 import type { CacheModules } from "@kiln/builder";
+import { registryCacheModule } from "@kiln/cache-registry";
 
 /**
  * Remote cache backends the CLI offers beyond the built-in `local` (and `inline`), by `--cache-to` /
@@ -6,4 +7,6 @@ import type { CacheModules } from "@kiln/builder";
  * `registry: registryCacheModule` from `@kiln/cache-registry`; types without an entry fail with a clear
  * "not available in this kiln build" error.
  */
-export const CACHE_BACKENDS: CacheModules = {};
+export const CACHE_BACKENDS: CacheModules = {
+  registry: registryCacheModule,
+};

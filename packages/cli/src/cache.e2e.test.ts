@@ -317,9 +317,9 @@ describe("remote cache (type=local): export, wipe the store, import", () => {
     const unknown = await kiln([...flags, "--cache-to", "type=floppy,dest=x", ctx]);
     expect(unknown.code).not.toBe(0);
     expect(unknown.stderr).toContain('unknown cache type "floppy"');
-    const registry = await kiln([...flags, "--cache-from", "example.test/app:cache", ctx]);
-    expect(registry.code).not.toBe(0);
-    expect(registry.stderr).toContain("cache type=registry is not available");
+    const azblob = await kiln([...flags, "--cache-from", "type=azblob,name=x", ctx]);
+    expect(azblob.code).not.toBe(0);
+    expect(azblob.stderr).toContain("cache type=azblob is not available");
     const attr = await kiln([...flags, "--cache-to", `type=local,dest=${tmp.path}/c,colour=blue`, ctx]);
     expect(attr.code).not.toBe(0);
     expect(attr.stderr).toContain('unknown attribute "colour"');

@@ -72,5 +72,15 @@ export interface CacheBackendModule<O = unknown> {
   readonly type: string;
   /** Strict parser for the CLI's `type=…,k=v` form (BuildKit attribute names); env supplies fallbacks. */
   parseAttrs(attrs: Readonly<Record<string, string>>, env: Readonly<Record<string, string | undefined>>): O;
-  backend(options: O): CacheBackend<O>;
+  backend(options: O, context?: CacheBackendContext): CacheBackend<O>;
+}
+
+/**
+ * What the builder shares with the backends of one build, so a cache talks to services the way the
+ * rest of the build does. `registryClient` is the builder's `@kiln/registry` client (Docker
+ * credentials, kiln.toml's TLS/plain-HTTP settings, cached tokens); core sits below that package, so
+ * it is typed loosely here and checked by the backend that uses it.
+ */
+export interface CacheBackendContext {
+  readonly registryClient?: unknown;
 }

@@ -8,6 +8,7 @@ import {
   type Descriptor,
   type Digest,
   digestHex,
+  isKilnError,
   KilnError,
   MediaType,
   sha256,
@@ -93,7 +94,11 @@ export function createLocalBlobStore(dir: string): BlobStore {
     },
     async write(desc, body, o) {
       throwIfAborted(o?.signal);
-      await (await content()).write(body, { digest: desc.digest, size: desc.size }, o);
+      try {
+        await (await content()).write(body, { digest: desc.digest, size: desc.size }, o);
+      } catch (err) {
+        throw writeFailure(desc, dir, err);
+      }
     },
     async readPointer(name, o) {
       throwIfAborted(o?.signal);
@@ -134,6 +139,23 @@ export function createLocalBlobStore(dir: string): BlobStore {
 }
 
 // --- Internal helpers ---
+
+/**
+ * Bad bytes and cancellation arrive as KilnErrors already; anything else is the body's source or the
+ * disk failing part-way (the content store removed its temp file), which a later attempt may not meet.
+ */
+function writeFailure(desc: Descriptor, dir: string, err: unknown): unknown {
+  if (isKilnError(err)) return err;
+  const reason = err instanceof Error ? err.message : String(err);
+  return new KilnError(
+    "UNAVAILABLE",
+    `cannot write blob ${desc.digest} to the cache directory ${dir}: ${reason}`,
+    {
+      cause: err,
+      hint: "the blob's source or the disk failed while it was copied; nothing was stored, retry the export",
+    },
+  );
+}
 
 function mediaTypeOf(data: Uint8Array): string {
   try {

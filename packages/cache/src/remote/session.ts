@@ -1,5 +1,6 @@
 import {
   type BlobStore,
+  type CacheBackendContext,
   type CacheBackendModule,
   type CallOptions,
   type Digest,
@@ -59,7 +60,12 @@ export interface ResolvedCacheImport {
   readonly label: string;
 }
 
-function storeFor(spec: CacheSpec, modules: CacheModules, env: Readonly<Record<string, string | undefined>>) {
+function storeFor(
+  spec: CacheSpec,
+  modules: CacheModules,
+  env: Readonly<Record<string, string | undefined>>,
+  context: CacheBackendContext,
+) {
   if (spec.store) return spec.store;
   const module = modules[spec.type];
   if (!module) {
@@ -72,7 +78,7 @@ function storeFor(spec: CacheSpec, modules: CacheModules, env: Readonly<Record<s
       hint: `use one of: ${[...new Set([...Object.keys(modules), "inline", ...SEPARATE_PACKAGES])].sort().join(", ")}`,
     });
   }
-  return module.backend(module.parseAttrs(spec.attrs, env)).create();
+  return module.backend(module.parseAttrs(spec.attrs, env), context).create();
 }
 
 /** Validates `--cache-to` entries before the build starts (bad attributes fail fast). */
@@ -80,6 +86,7 @@ export function resolveCacheExport(
   spec: CacheSpec,
   modules: CacheModules,
   env: Readonly<Record<string, string | undefined>> = {},
+  context: CacheBackendContext = {},
 ): ResolvedCacheExport {
   const a = spec.attrs;
   const mode = a.mode ?? "min";
@@ -98,7 +105,7 @@ export function resolveCacheExport(
   const imageManifest = parseBool(a["image-manifest"], "image-manifest") ?? true;
   return {
     type: spec.type,
-    store: storeFor(spec, modules, env),
+    store: storeFor(spec, modules, env, context),
     names: pointerNames(spec.type, a),
     label: labelOf(spec),
     mode,
@@ -115,6 +122,7 @@ export function resolveCacheImport(
   spec: CacheSpec,
   modules: CacheModules,
   env: Readonly<Record<string, string | undefined>> = {},
+  context: CacheBackendContext = {},
 ): ResolvedCacheImport {
   const digest = spec.attrs.digest;
   if (digest !== undefined && !isDigest(digest)) {
@@ -123,7 +131,7 @@ export function resolveCacheImport(
   const name = pointerNames(spec.type, spec.attrs)[0] ?? "latest";
   return {
     type: spec.type,
-    store: storeFor(spec, modules, env),
+    store: storeFor(spec, modules, env, context),
     name,
     ...(digest ? { digest } : {}),
     label: labelOf(spec),

@@ -133,6 +133,54 @@ describe("writeCache without compare-and-swap", () => {
   });
 });
 
+describe("writeCache without compare-and-swap: a late overwrite", () => {
+  it("looks again after settling and merges back records a slower writer's stale index dropped", async () => {
+    const { store: inner } = await tempStore();
+    const stale = oneRecord("stale");
+    // The slower writer's index: built from a read before ours landed, so it lacks our records.
+    await writeCache(stale.ours, {
+      store: inner,
+      name: "other",
+      layout: "manifest",
+      openBlob: stale.openBlob,
+    });
+    const staleIndex = (await inner.readPointer("other"))?.data ?? new Uint8Array();
+    let wrote = false;
+    let overwritten = false;
+    const store: BlobStore = {
+      ...inner,
+      capabilities: { ...inner.capabilities, conditionalPointers: false },
+      async writePointer(name, data) {
+        wrote = true;
+        return inner.writePointer(name, data);
+      },
+      async readPointer(name, o) {
+        const value = await inner.readPointer(name, o);
+        // Our read-back sees our own index (confirmed); the stale one lands right after it.
+        if (wrote && !overwritten) {
+          overwritten = true;
+          await inner.writePointer(name, staleIndex);
+        }
+        return value;
+      },
+    };
+    const mine = oneRecord("mine");
+    const result = await writeCache(mine.ours, {
+      store,
+      name: "latest",
+      layout: "manifest",
+      openBlob: mine.openBlob,
+      settleMs: 10,
+    });
+    expect(overwritten).toBe(true);
+    expect(result.attempts).toBe(2);
+    const { config } = await importedKeys(inner);
+    expect(config.records.map((r) => r.digest).sort()).toEqual(
+      [outputKey("mine"), outputKey("stale")].sort(),
+    );
+  });
+});
+
 describe("writeCache on stores that expire blobs", () => {
   it("touches an existing blob older than touch_refresh instead of uploading it, leaves young ones", async () => {
     const { store: inner } = await tempStore();

@@ -16,6 +16,7 @@ import { CREATED_AT_ANNOTATION, readCacheImport, UNCOMPRESSED_ANNOTATION } from 
 
 const DEFAULT_TOUCH_AFTER_MS = 24 * 60 * 60 * 1000;
 const DEFAULT_RETENTION_MS = 14 * 24 * 60 * 60 * 1000;
+const MIN_SETTLE_MS = 300;
 
 /** `manifest`: an OCI manifest (registry, local); `index`: `image-manifest=false`; `json`: S3/GHA. */
 export type CacheLayout = "manifest" | "index" | "json";
@@ -38,6 +39,12 @@ export interface WriteCacheOptions extends CallOptions {
    * the records only they needed), so an index shared by many builds stays bounded. Default 14 days.
    */
   readonly retentionMs?: number;
+  /**
+   * Stores without compare-and-swap: how long after a confirmed write the pointer is read again to see
+   * whether a concurrent writer replaced it without our records (then they are merged in again).
+   * Default: twice the time this attempt took from read to write, at least 300 ms.
+   */
+  readonly settleMs?: number;
 }
 
 export interface WriteCacheResult {
@@ -81,6 +88,7 @@ export async function writeCache(
 
   const maxAttempts = opts.maxAttempts ?? 10;
   for (let attempt = 1; ; attempt++) {
+    const started = Date.now();
     const current = await store.readPointer(opts.name, o);
     const merged = createCacheChains();
     if (current) {
@@ -104,8 +112,19 @@ export async function writeCache(
       ok &&
       (store.capabilities.conditionalPointers ||
         Buffer.from((await store.readPointer(opts.name, o))?.data ?? []).equals(pointer.bytes));
+    const done = {
+      descriptor: pointer.descriptor,
+      uploaded,
+      records: config.records.length,
+      attempts: attempt,
+    };
+    if (confirmed && store.capabilities.conditionalPointers) return done;
+    // Without CAS, a writer that read the pointer before our write landed overwrites it a moment later
+    // with an index lacking our records: wait out such writers, then look again and re-merge if so.
     if (confirmed) {
-      return { descriptor: pointer.descriptor, uploaded, records: config.records.length, attempts: attempt };
+      const settle = opts.settleMs ?? Math.max(MIN_SETTLE_MS, 2 * (Date.now() - started));
+      await new Promise((r) => setTimeout(r, settle));
+      if (await holdsRecords(store, opts.name, ours.config, o)) return done;
     }
     if (attempt >= maxAttempts) {
       throw new KilnError("UNAVAILABLE", `cache index ${opts.name} kept changing under concurrent writers`, {
@@ -114,6 +133,26 @@ export async function writeCache(
     }
     await new Promise((r) => setTimeout(r, Math.random() * 50 * attempt));
   }
+}
+
+/** True when the pointer's index still has every result record and layer blob of `ours`. */
+async function holdsRecords(
+  store: BlobStore,
+  name: string,
+  ours: CacheConfig,
+  o: CallOptions,
+): Promise<boolean> {
+  const now = await store.readPointer(name, o);
+  if (!now) return false;
+  const { config } = await readCacheImport(store, now.data, o);
+  const blobs = new Set(config.layers.map((l) => l.blob));
+  const withResults = new Set(
+    config.records.filter((r) => r.results.length + r.chains.length > 0).map((r) => r.digest),
+  );
+  return (
+    ours.layers.every((l) => blobs.has(l.blob)) &&
+    ours.records.every((r) => r.results.length + r.chains.length === 0 || withResults.has(r.digest))
+  );
 }
 
 async function encodePointer(
