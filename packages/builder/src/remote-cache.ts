@@ -1,6 +1,8 @@
 import {
   type CacheModules,
+  type CacheMountSource,
   type CacheSpec,
+  createCacheMountImporter,
   createImportingCache,
   createLazyRefFactory,
   defaultCacheModules,
@@ -11,7 +13,9 @@ import {
   resolveCacheImport,
   runCacheExports,
 } from "@kiln/cache";
-import type { CacheGraph, CallOptions, ProgressWriter, Ref, ResultCache } from "@kiln/core";
+import type { CacheGraph, CallOptions, Digest, ProgressWriter, Ref, ResultCache } from "@kiln/core";
+import { acquireCacheMount } from "./ops/cache-mounts.js";
+import type { CacheMountHooks, CacheMountUse } from "./ops/types.js";
 import type { LocalStore } from "./store.js";
 
 /** `--cache-to type=inline` and the `BUILDKIT_INLINE_CACHE` build-arg ask the image exporter, not a store. */
@@ -27,6 +31,8 @@ export interface BuildCaches {
   exportAll(graph: CacheGraph<Ref>, o?: CallOptions): Promise<Record<string, string>>;
   /** The image config with an inline cache added, when the build asked for one (else as given). */
   withInlineCache<C extends object>(config: C, graph: CacheGraph<Ref>, o?: CallOptions): Promise<C>;
+  /** Set when a `--cache-to`/`--cache-from` says `cache-mounts=true`: RUN steps report their cache mounts. */
+  readonly cacheMounts?: CacheMountHooks;
 }
 
 /**
@@ -60,8 +66,10 @@ export function prepareBuildCaches(
   const results =
     imports.length > 0 ? createImportingCache(store.results, imports, lazy, warnOnce, o) : store.results;
   const inline = wantsInlineCache(req.cacheTo ?? [], req.buildArgs ?? {});
+  const cacheMounts = cacheMountHooks(store, exports, imports, warnOnce, o.progress);
   return {
     results,
+    ...(cacheMounts ? { cacheMounts: cacheMounts.hooks } : {}),
     async withInlineCache(config, graph, o) {
       if (!inline) return config;
       try {
@@ -84,10 +92,54 @@ export function prepareBuildCaches(
       return runCacheExports(
         exports,
         graph,
-        { refs: store.refs, content: store.content, lazy, results },
+        {
+          refs: store.refs,
+          content: store.content,
+          lazy,
+          results,
+          ...(cacheMounts ? { cacheMounts: cacheMounts.sources } : {}),
+        },
         warnOnce,
         { ...eo, ...(o.progress ? { progress: o.progress } : {}) },
       );
     },
+  };
+}
+
+/**
+ * Cache mounts for `cache-mounts=true`: each one a step uses is remembered for the exports, and, on
+ * its first use in the build, filled from the imports (with its lease held, so `locked` users wait).
+ */
+function cacheMountHooks(
+  store: LocalStore,
+  exports: readonly ResolvedCacheExport[],
+  imports: readonly ReturnType<typeof resolveCacheImport>[],
+  warn: (message: string) => void,
+  progress: ProgressWriter | undefined,
+): { hooks: CacheMountHooks; sources: () => CacheMountSource[] } | undefined {
+  const importing = imports.flatMap((imp) =>
+    imp.cacheMounts ? [{ store: imp.store, name: imp.name, label: imp.label, options: imp.cacheMounts }] : [],
+  );
+  if (importing.length === 0 && !exports.some((e) => e.cacheMounts)) return undefined;
+  const importer = importing.length > 0 ? createCacheMountImporter(importing, warn, progress) : undefined;
+  const used = new Map<Digest, CacheMountUse>();
+  return {
+    hooks: {
+      async using(use, o) {
+        if (!used.has(use.key)) used.set(use.key, use);
+        await importer?.restore(use.key, use.id, use.path, o);
+      },
+    },
+    sources: () =>
+      [...used.values()].map((use) => ({
+        key: use.key,
+        id: use.id,
+        // Read under the mount's own rules: a `locked` cache is read holding its lock.
+        async open(o) {
+          const sharing = use.sharing === "locked" ? "locked" : "shared";
+          const { lease } = await acquireCacheMount(store.root, use.localKey, sharing, o);
+          return lease;
+        },
+      })),
   };
 }

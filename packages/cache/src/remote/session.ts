@@ -15,6 +15,7 @@ import { localCacheModule, pointerNames } from "./backends.js";
 import { readBlobBytes } from "./blob-io.js";
 import type { CacheExportMode } from "./graph-chains.js";
 import { type ImportedCache, indexCacheConfig, readCacheImport } from "./import.js";
+import { type CacheMountOptions, parseCacheMountAttrs, withoutCacheMountAttrs } from "./mounts/attrs.js";
 import { cacheStep } from "./progress.js";
 import type { CacheLayout } from "./write.js";
 
@@ -48,6 +49,8 @@ export interface ResolvedCacheExport {
   readonly layout: CacheLayout;
   /** S3's `touch_refresh` (a Go duration such as `24h`), in milliseconds. */
   readonly touchAfterMs?: number;
+  /** `cache-mounts=true`: `RUN --mount=type=cache` contents go along (kiln's own attribute). */
+  readonly cacheMounts?: CacheMountOptions;
   readonly warnings: readonly string[];
 }
 
@@ -57,6 +60,7 @@ export interface ResolvedCacheImport {
   readonly name: string;
   readonly digest?: Digest;
   readonly label: string;
+  readonly cacheMounts?: CacheMountOptions;
 }
 
 function storeFor(spec: CacheSpec, modules: CacheModules, env: Readonly<Record<string, string | undefined>>) {
@@ -72,7 +76,8 @@ function storeFor(spec: CacheSpec, modules: CacheModules, env: Readonly<Record<s
       hint: `use one of: ${[...new Set([...Object.keys(modules), "inline", ...SEPARATE_PACKAGES])].sort().join(", ")}`,
     });
   }
-  return module.backend(module.parseAttrs(spec.attrs, env)).create();
+  // kiln's cache-mounts attributes mean the same on every backend; backends never see them.
+  return module.backend(module.parseAttrs(withoutCacheMountAttrs(spec.attrs), env)).create();
 }
 
 /** Validates `--cache-to` entries before the build starts (bad attributes fail fast). */
@@ -96,6 +101,7 @@ export function resolveCacheExport(
     warnings.push(`cache type=${spec.type}: oci-mediatypes=false is not supported; OCI media types are used`);
   }
   const imageManifest = parseBool(a["image-manifest"], "image-manifest") ?? true;
+  const cacheMounts = parseCacheMountAttrs(a);
   return {
     type: spec.type,
     store: storeFor(spec, modules, env),
@@ -107,6 +113,7 @@ export function resolveCacheExport(
     ...(a.touch_refresh !== undefined
       ? { touchAfterMs: parseDuration(a.touch_refresh, "touch_refresh") }
       : {}),
+    ...(cacheMounts ? { cacheMounts } : {}),
     warnings,
   };
 }
@@ -121,12 +128,14 @@ export function resolveCacheImport(
     throw new KilnError("INVALID_ARGUMENT", `cache digest=${JSON.stringify(digest)} is not a sha256 digest`);
   }
   const name = pointerNames(spec.type, spec.attrs)[0] ?? "latest";
+  const cacheMounts = parseCacheMountAttrs(spec.attrs);
   return {
     type: spec.type,
     store: storeFor(spec, modules, env),
     name,
     ...(digest ? { digest } : {}),
     label: labelOf(spec),
+    ...(cacheMounts ? { cacheMounts } : {}),
   };
 }
 

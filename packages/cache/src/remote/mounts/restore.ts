@@ -1,0 +1,218 @@
+import { randomBytes } from "node:crypto";
+import {
+  chmod,
+  copyFile,
+  lchown,
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  symlink,
+  unlink,
+  utimes,
+  writeFile,
+} from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { createGunzip } from "node:zlib";
+import {
+  type BlobReader,
+  type CallOptions,
+  type Digest,
+  KilnError,
+  sha256,
+  throwIfAborted,
+} from "@kiln/core";
+import pLimit from "p-limit";
+import { extract as tarExtract } from "tar-stream";
+import { readBlobBytes } from "../blob-io.js";
+import { MOUNT_PACK_MEDIA_TYPE, type MountTree, type MountTreeEntry, parseMountTree } from "./format.js";
+
+export interface RestoreResult {
+  /** Files, links and directories created. */
+  readonly restored: number;
+  /** Entries left alone because something already exists at their path (local wins). */
+  readonly kept: number;
+  readonly blobsRead: number;
+}
+
+/**
+ * Merges a tree into a local cache directory: whatever exists locally wins, and only what is missing
+ * is created (so a warm runner downloads only blobs of missing files, and a concurrent user of a
+ * `shared` cache never sees a file change under it). Each file is written to a temporary name,
+ * checked against its digest and hard-linked into place, which fails rather than replacing a file
+ * someone created meanwhile. Nothing is created below a path that is not a real directory here.
+ */
+export async function restoreMountTree(
+  store: BlobReader,
+  treeBytes: Uint8Array,
+  dir: string,
+  o: CallOptions = {},
+): Promise<RestoreResult> {
+  const tree = parseMountTree(treeBytes);
+  const realDirs = new Set<string>([""]);
+  const blocked = (path: string) => !realDirs.has(parentOf(path));
+  const byBlob = new Map<number, MountTreeEntry[]>();
+  const createdDirs: MountTreeEntry[] = [];
+  let restored = 0;
+  let kept = 0;
+
+  for (const e of tree.entries) {
+    throwIfAborted(o.signal);
+    if (blocked(e.path)) {
+      kept++;
+      continue;
+    }
+    const abs = join(dir, e.path);
+    const existing = await lstat(abs).catch(() => undefined);
+    if (existing) {
+      if (e.type === "dir" && existing.isDirectory()) realDirs.add(e.path);
+      else kept++;
+      continue;
+    }
+    if (e.type === "dir") {
+      await mkdir(abs);
+      await chown(abs, e);
+      realDirs.add(e.path);
+      createdDirs.push(e);
+      restored++;
+    } else if (e.type === "symlink") {
+      await symlink(e.target as string, abs).catch(ignoreExists);
+      await lchown(abs, e.uid, e.gid).catch(() => {});
+      await lutimes(abs, seconds(e.mtimeMs), seconds(e.mtimeMs)).catch(() => {});
+      restored++;
+    } else if (e.blob === undefined) {
+      await placeFile(abs, e, (tmp) => writeFile(tmp, ""));
+      restored++;
+    } else byBlob.set(e.blob, [...(byBlob.get(e.blob) ?? []), e]);
+  }
+
+  const limit = pLimit(4);
+  await Promise.all(
+    [...byBlob].map(([index, files]) =>
+      limit(async () => {
+        // Read `restored` only after the await: `x += await f()` would add to a stale value.
+        const count = await restoreBlob(store, tree, index, files, dir, o);
+        restored += count;
+      }),
+    ),
+  );
+  // Directory times last: creating their contents moved them.
+  for (const e of createdDirs.reverse()) {
+    await utimes(join(dir, e.path), seconds(e.mtimeMs), seconds(e.mtimeMs)).catch(() => {});
+  }
+  return { restored, kept, blobsRead: byBlob.size };
+}
+
+/** Reads a tree blob (the index's descriptor) and merges it into `dir`. */
+export async function restoreMount(
+  store: BlobReader,
+  treeDesc: Parameters<BlobReader["read"]>[0],
+  dir: string,
+  o: CallOptions = {},
+): Promise<RestoreResult> {
+  return restoreMountTree(store, await readBlobBytes(store, treeDesc, o), dir, o);
+}
+
+// --- Internal helpers ---
+
+async function restoreBlob(
+  store: BlobReader,
+  tree: MountTree,
+  index: number,
+  files: readonly MountTreeEntry[],
+  dir: string,
+  o: CallOptions,
+): Promise<number> {
+  const desc = tree.blobs[index];
+  if (!desc) return 0;
+  const wanted = new Map<Digest, MountTreeEntry[]>();
+  for (const f of files) wanted.set(f.digest as Digest, [...(wanted.get(f.digest as Digest) ?? []), f]);
+  let restored = 0;
+  if (desc.mediaType !== MOUNT_PACK_MEDIA_TYPE) {
+    // A large file's blob is its content: stream it to the first path, copy for the others.
+    const [first, ...rest] = files;
+    if (!first) return 0;
+    const body = await store.read(desc, o);
+    await placeFile(join(dir, first.path), first, (tmp) => writeFile(tmp, body));
+    for (const f of rest)
+      await placeFile(join(dir, f.path), f, (tmp) => copyFile(join(dir, first.path), tmp));
+    return files.length;
+  }
+  const extract = tarExtract();
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on("entry", (header, stream, next) => {
+      const chunks: Buffer[] = [];
+      stream.on("data", (c: unknown) => chunks.push(c as Buffer));
+      stream.on("error", reject);
+      stream.on("end", () => {
+        const data = Buffer.concat(chunks);
+        const digest = `sha256:${header.name}` as Digest;
+        const targets = wanted.get(digest);
+        if (!targets) return next();
+        if (sha256(data) !== digest) {
+          return reject(
+            new KilnError("DATA_LOSS", `cache mount pack ${desc.digest}: member ${header.name} is corrupt`),
+          );
+        }
+        wanted.delete(digest);
+        Promise.all(targets.map((f) => placeFile(join(dir, f.path), f, (tmp) => writeFile(tmp, data)))).then(
+          () => {
+            restored += targets.length;
+            next();
+          },
+          reject,
+        );
+      });
+    });
+    extract.on("finish", resolve);
+    extract.on("error", reject);
+  });
+  const body = await store.read(desc, o);
+  const gunzip = createGunzip();
+  body.on("error", (err) => extract.destroy(err));
+  gunzip.on("error", (err) => extract.destroy(err));
+  body.pipe(gunzip).pipe(extract);
+  await done;
+  if (wanted.size > 0) {
+    throw new KilnError("DATA_LOSS", `cache mount pack ${desc.digest} lacks ${wanted.size} of its files`);
+  }
+  return restored;
+}
+
+/**
+ * Writes a file beside its destination under a temporary name, sets owner, mode and time, and links
+ * it into place: an existing file (a concurrent writer's) wins; the temporary name always goes.
+ */
+async function placeFile(abs: string, e: MountTreeEntry, write: (tmp: string) => Promise<void>) {
+  const tmp = join(dirname(abs), `.kiln-restore-${randomBytes(6).toString("hex")}`);
+  try {
+    await write(tmp);
+    await chown(tmp, e);
+    await utimes(tmp, seconds(e.mtimeMs), seconds(e.mtimeMs));
+    if (e.size !== undefined && (await lstat(tmp)).size !== e.size) {
+      throw new KilnError("DATA_LOSS", `cache mount file ${e.path}: restored size differs from ${e.size}`);
+    }
+    await link(tmp, abs).catch(ignoreExists);
+  } finally {
+    await unlink(tmp).catch(() => {});
+  }
+}
+
+async function chown(abs: string, e: MountTreeEntry) {
+  await lchown(abs, e.uid, e.gid).catch(() => {});
+  await chmod(abs, e.mode);
+}
+
+function ignoreExists(err: NodeJS.ErrnoException) {
+  if (err.code !== "EEXIST") throw err;
+}
+
+/** Half a millisecond up, so the float seconds round-trip to the same whole millisecond. */
+function seconds(ms: number): number {
+  return (ms + 0.5) / 1000;
+}
+
+function parentOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash < 0 ? "" : path.slice(0, slash);
+}
