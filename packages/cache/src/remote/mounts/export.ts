@@ -16,7 +16,7 @@ import {
   type MountsIndex,
   parseMountsIndex,
 } from "./format.js";
-import { measureDir, snapshotMountDir } from "./snapshot.js";
+import { snapshotMountDir } from "./snapshot.js";
 
 /** The pointer that holds a cache's mounts, beside the BuildKit index `name` (which stays untouched). */
 export function mountsPointerName(name: string): string {
@@ -74,15 +74,17 @@ export async function exportCacheMounts(
   for (const mount of mounts) {
     const dir = await mount.open(o);
     try {
-      const { size } = await measureDir(dir.path, o);
-      if (size > budget) {
+      opts.status?.(`exporting cache mount ${mount.id}`);
+      const snap = await snapshotMountDir(mount.id, dir.path, (blob) => upload(blob.desc, blob.open), {
+        ...o,
+        maxSize: budget,
+      });
+      if ("tooLarge" in snap) {
         opts.warn(
-          `cache mount ${JSON.stringify(mount.id)} not exported: ${size} bytes would pass cache-mounts-max-size (${budget} bytes left of ${opts.maxSize})`,
+          `cache mount ${JSON.stringify(mount.id)} not exported: ${snap.tooLarge} bytes would pass cache-mounts-max-size (${budget} bytes left of ${opts.maxSize})`,
         );
         continue;
       }
-      opts.status?.(`exporting cache mount ${mount.id}`);
-      const snap = await snapshotMountDir(mount.id, dir.path, (blob) => upload(blob.desc, blob.open), o);
       budget -= snap.size;
       await upload(snap.treeDesc, () => Readable.from([snap.treeBytes]));
       ours.push({

@@ -8,7 +8,12 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createLocalBlobStore } from "../local-store.js";
 import { cutsPackAfter, MOUNT_PACK_MEDIA_TYPE, parseMountTree, planPacks, SMALL_FILE_MAX } from "./format.js";
 import { restoreMountTree } from "./restore.js";
-import { snapshotMountDir } from "./snapshot.js";
+import { type MountSnapshot, snapshotMountDir } from "./snapshot.js";
+
+/** A snapshot without a size limit (it is never `tooLarge`). */
+async function snapshot(id: string, dir: string, sink: Parameters<typeof snapshotMountDir>[2]) {
+  return (await snapshotMountDir(id, dir, sink)) as MountSnapshot;
+}
 
 const run = promisify(execFile);
 
@@ -69,7 +74,7 @@ describe("snapshot and restore", () => {
     const src = join(tmp.path, "src");
     await fixture(src);
     const store = createLocalBlobStore(join(tmp.path, "cache"));
-    const snap = await snapshotMountDir("npm", src, (b) => store.write(b.desc, b.open()));
+    const snap = await snapshot("npm", src, (b) => store.write(b.desc, b.open()));
     expect(snap.files).toBe(5);
     expect(snap.tree.blobs.map((b) => b.mediaType).sort()).toEqual([
       "application/vnd.kiln.cache-mount.file.v1",
@@ -97,7 +102,7 @@ describe("snapshot and restore", () => {
     expect(await readlink(join(dest, "pkg/sub/link"))).toBe("../a.txt");
     expect((await lstat(join(dest, "pkg/empty"))).size).toBe(0);
     // Same contents, same tree: an unchanged directory exports byte-identical metadata.
-    const again = await snapshotMountDir("npm", dest, async () => {});
+    const again = await snapshot("npm", dest, async () => {});
     expect(again.tree).toEqual(snap.tree);
     expect(again.treeDesc.digest).toBe(snap.treeDesc.digest);
   });
@@ -106,7 +111,7 @@ describe("snapshot and restore", () => {
     const src = join(tmp.path, "src");
     await fixture(src);
     const store = createLocalBlobStore(join(tmp.path, "cache"));
-    const snap = await snapshotMountDir("npm", src, (b) => store.write(b.desc, b.open()));
+    const snap = await snapshot("npm", src, (b) => store.write(b.desc, b.open()));
     const dest = join(tmp.path, "dest");
     await mkdir(join(dest, "pkg"), { recursive: true });
     await writeFile(join(dest, "pkg/a.txt"), "local\n");
@@ -125,12 +130,12 @@ describe("snapshot and restore", () => {
     await mkdir(src);
     await writeFile(join(src, "x"), "real\n");
     const store = createLocalBlobStore(join(tmp.path, "cache"));
-    const snap = await snapshotMountDir("x", src, async () => {});
+    const snap = await snapshot("x", src, async () => {});
     // The store holds a pack with the right digest name but other bytes inside.
     const other = join(tmp.path, "other");
     await mkdir(other);
     await writeFile(join(other, "x"), "fake\n");
-    const fake = await snapshotMountDir("x", other, (b) => store.write(b.desc, b.open()));
+    const fake = await snapshot("x", other, (b) => store.write(b.desc, b.open()));
     const tree = JSON.parse(snap.treeBytes.toString());
     tree.blobs = fake.tree.blobs;
     const dest = join(tmp.path, "dest");
@@ -158,7 +163,7 @@ describe("snapshot and restore", () => {
       const dir = join(tmp.path, name);
       await mkdir(dir);
       for (let i = 0; i < 50; i++) await writeFile(join(dir, `f${i}`), `content ${i}\n`);
-      const snap = await snapshotMountDir("x", dir, async () => {});
+      const snap = await snapshot("x", dir, async () => {});
       digests.push(snap.tree.blobs.map((b) => b.digest));
     }
     expect(digests[0]).toEqual(digests[1]);

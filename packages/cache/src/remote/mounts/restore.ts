@@ -1,17 +1,15 @@
 import { randomBytes } from "node:crypto";
 import {
-  chmod,
-  copyFile,
-  lchown,
-  link,
-  lstat,
-  lutimes,
-  mkdir,
-  symlink,
-  unlink,
-  utimes,
-  writeFile,
-} from "node:fs/promises";
+  chmodSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { copyFile, lchown, lstat, lutimes, mkdir, symlink, utimes, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { createGunzip } from "node:zlib";
 import {
@@ -26,6 +24,7 @@ import pLimit from "p-limit";
 import { extract as tarExtract } from "tar-stream";
 import { readBlobBytes } from "../blob-io.js";
 import { MOUNT_PACK_MEDIA_TYPE, type MountTree, type MountTreeEntry, parseMountTree } from "./format.js";
+import { yieldToLoop } from "./snapshot.js";
 
 export interface RestoreResult {
   /** Files, links and directories created. */
@@ -56,22 +55,23 @@ export async function restoreMountTree(
   let restored = 0;
   let kept = 0;
 
-  for (const e of tree.entries) {
+  for (const [i, e] of tree.entries.entries()) {
     throwIfAborted(o.signal);
+    if (i % 512 === 0) await yieldToLoop();
     if (blocked(e.path)) {
       kept++;
       continue;
     }
     const abs = join(dir, e.path);
-    const existing = await lstat(abs).catch(() => undefined);
+    const existing = lstatSync(abs, { throwIfNoEntry: false });
     if (existing) {
       if (e.type === "dir" && existing.isDirectory()) realDirs.add(e.path);
       else kept++;
       continue;
     }
     if (e.type === "dir") {
-      await mkdir(abs);
-      await chown(abs, e);
+      mkdirSync(abs);
+      setOwnerAndMode(abs, e);
       realDirs.add(e.path);
       createdDirs.push(e);
       restored++;
@@ -81,7 +81,7 @@ export async function restoreMountTree(
       await lutimes(abs, seconds(e.mtimeMs), seconds(e.mtimeMs)).catch(() => {});
       restored++;
     } else if (e.blob === undefined) {
-      await placeFile(abs, e, (tmp) => writeFile(tmp, ""));
+      await placeFile(abs, e, (tmp) => writeFileSync(tmp, ""));
       restored++;
     } else byBlob.set(e.blob, [...(byBlob.get(e.blob) ?? []), e]);
   }
@@ -155,13 +155,12 @@ async function restoreBlob(
           );
         }
         wanted.delete(digest);
-        Promise.all(targets.map((f) => placeFile(join(dir, f.path), f, (tmp) => writeFile(tmp, data)))).then(
-          () => {
-            restored += targets.length;
-            next();
-          },
-          reject,
-        );
+        Promise.all(
+          targets.map((f) => placeFile(join(dir, f.path), f, (tmp) => writeFileSync(tmp, data))),
+        ).then(() => {
+          restored += targets.length;
+          next();
+        }, reject);
       });
     });
     extract.on("finish", resolve);
@@ -182,25 +181,35 @@ async function restoreBlob(
 /**
  * Writes a file beside its destination under a temporary name, sets owner, mode and time, and links
  * it into place: an existing file (a concurrent writer's) wins; the temporary name always goes.
+ * Synchronous for small contents (see the snapshot walk: async calls cost a thread-pool round trip).
  */
-async function placeFile(abs: string, e: MountTreeEntry, write: (tmp: string) => Promise<void>) {
+async function placeFile(abs: string, e: MountTreeEntry, write: (tmp: string) => Promise<void> | void) {
   const tmp = join(dirname(abs), `.kiln-restore-${randomBytes(6).toString("hex")}`);
   try {
     await write(tmp);
-    await chown(tmp, e);
-    await utimes(tmp, seconds(e.mtimeMs), seconds(e.mtimeMs));
-    if (e.size !== undefined && (await lstat(tmp)).size !== e.size) {
-      throw new KilnError("DATA_LOSS", `cache mount file ${e.path}: restored size differs from ${e.size}`);
+    setOwnerAndMode(tmp, e);
+    utimesSync(tmp, seconds(e.mtimeMs), seconds(e.mtimeMs));
+    try {
+      linkSync(tmp, abs);
+    } catch (err) {
+      ignoreExists(err as NodeJS.ErrnoException);
     }
-    await link(tmp, abs).catch(ignoreExists);
   } finally {
-    await unlink(tmp).catch(() => {});
+    rmSync(tmp, { force: true });
   }
 }
 
-async function chown(abs: string, e: MountTreeEntry) {
-  await lchown(abs, e.uid, e.gid).catch(() => {});
-  await chmod(abs, e.mode);
+function setOwnerAndMode(abs: string, e: MountTreeEntry) {
+  // A new file is already ours; most cache files are (root-run steps), which saves a call per file.
+  if (e.uid !== process.geteuid?.() || e.gid !== process.getegid?.()) {
+    try {
+      lchownSync(abs, e.uid, e.gid);
+    } catch {
+      // Not root: the files stay the restoring user's.
+    }
+  }
+  // After the owner: chown clears setuid and setgid bits.
+  chmodSync(abs, e.mode);
 }
 
 function ignoreExists(err: NodeJS.ErrnoException) {

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { lstat, readdir, readFile, readlink } from "node:fs/promises";
+import { createReadStream, lstatSync, readdirSync, readFileSync } from "node:fs";
+import { readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
@@ -44,13 +44,6 @@ interface Stat {
   readonly size: number;
 }
 
-/** Counts and sizes a directory without reading file contents (for the size limit). */
-export async function measureDir(dir: string, o: CallOptions = {}): Promise<{ files: number; size: number }> {
-  const stats = await walk(dir, o);
-  const files = stats.filter((s) => s.type === "file");
-  return { files: files.length, size: files.reduce((n, s) => n + s.size, 0) };
-}
-
 /**
  * Reads a cache mount directory into a content-addressed snapshot: small files packed by `planPacks`,
  * large files as raw blobs, one tree for paths and metadata. Sockets, fifos and devices are left out.
@@ -61,10 +54,12 @@ export async function snapshotMountDir(
   id: string,
   dir: string,
   sink: (blob: SnapshotBlob) => Promise<void>,
-  o: CallOptions = {},
-): Promise<MountSnapshot> {
+  o: CallOptions & { maxSize?: number } = {},
+): Promise<MountSnapshot | { tooLarge: number }> {
   const stats = await walk(dir, o);
-  const readLimit = pLimit(16);
+  // The size limit is checked on the walk's sizes, before any content is read.
+  const total = stats.reduce((n, s) => n + s.size, 0);
+  if (o.maxSize !== undefined && total > o.maxSize) return { tooLarge: total };
   // Packs are built and handed to the sink a few at a time, so memory holds only those.
   const packLimit = pLimit(4);
   const entries = new Map<string, Omit<MountTreeEntry, "blob"> & { blobDigest?: Digest }>();
@@ -95,13 +90,15 @@ export async function snapshotMountDir(
   const packs = planPacks(small).map((group) =>
     packLimit(async () => {
       throwIfAborted(o.signal);
-      const contents = await Promise.all(group.map((s) => readLimit(() => readFile(s.abs))));
+      await yieldToLoop();
       const members = new Map<Digest, Buffer>();
-      const packed = group.map((s, i) => {
-        const data = contents[i] as Buffer;
+      const packed = group.flatMap((s) => {
+        // Synchronous for the same reason as the walk; a pack is at most PACK_MAX_BYTES.
+        const data = readIfPresent(s.abs);
+        if (!data) return [];
         const digest = sha256(data);
         if (data.length > 0) members.set(digest, data);
-        return { s, digest, size: data.length };
+        return [{ s, digest, size: data.length }];
       });
       const blob = members.size > 0 ? await packBlob(members) : undefined;
       if (blob && !blobs.has(blob.desc.digest)) {
@@ -146,19 +143,29 @@ export async function snapshotMountDir(
 
 // --- Internal helpers ---
 
-/** Every entry below `dir` (not `dir` itself), parents before children, sorted by path. */
+/**
+ * Every entry below `dir` (not `dir` itself), sorted by path (parents before children). Synchronous
+ * calls, yielding between directories: an async fs call costs a thread-pool round trip, which for tens
+ * of thousands of tiny files is most of the time (measured 6x slower here).
+ */
 async function walk(dir: string, o: CallOptions): Promise<Stat[]> {
   const out: Stat[] = [];
   const pending: string[] = [""];
   while (pending.length > 0) {
     throwIfAborted(o.signal);
+    await yieldToLoop();
     const rel = pending.pop() as string;
-    const names = await readdir(rel ? join(dir, rel) : dir);
+    let names: string[];
+    try {
+      names = readdirSync(rel ? join(dir, rel) : dir);
+    } catch {
+      continue; // removed meanwhile
+    }
     for (const name of names) {
       const path = rel ? `${rel}/${name}` : name;
       const abs = join(dir, path);
-      const st = await lstat(abs).catch(() => undefined);
-      if (!st) continue; // removed meanwhile
+      const st = lstatSync(abs, { throwIfNoEntry: false });
+      if (!st) continue;
       const type = st.isDirectory()
         ? "dir"
         : st.isFile()
@@ -181,6 +188,20 @@ async function walk(dir: string, o: CallOptions): Promise<Stat[]> {
     }
   }
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** A file's bytes, or undefined when it was removed since the walk. */
+function readIfPresent(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+export function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 async function hashFile(path: string, o: CallOptions): Promise<{ digest: Digest; size: number }> {
