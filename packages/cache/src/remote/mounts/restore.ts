@@ -9,7 +9,7 @@ import {
   utimesSync,
   writeFileSync,
 } from "node:fs";
-import { copyFile, lchown, lstat, lutimes, mkdir, symlink, utimes, writeFile } from "node:fs/promises";
+import { copyFile, lchown, lutimes, symlink, utimes, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { createGunzip } from "node:zlib";
 import {
