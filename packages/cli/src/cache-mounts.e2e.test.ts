@@ -128,12 +128,13 @@ describe("cache mounts through the remote cache (type=local, cache-mounts=true)"
 
   it("merges into a local cache: local files win, missing ones are added", async () => {
     const root = join(tmp.path, "store-merge");
-    // A local cache with its own x (and no z): the restore keeps x and adds deep/y and z.
+    // A local cache with its own x (and no z): the restore keeps x and adds deep/y and z. The step
+    // reads it under sharing=locked: the restore runs holding the lock, before the step.
     const seed = `FROM busybox\nRUN --mount=type=cache,target=/root/.cache,id=tool echo local > /root/.cache/x\n`;
     const local = await kiln(["build", "--root", root, ...contextFlags, await context("merge-seed", seed)]);
     expect(local.code, local.stderr).toBe(0);
     const check = `FROM busybox
-RUN --mount=type=cache,target=/root/.cache,id=tool cat /root/.cache/x /root/.cache/deep/y /root/.cache/z > /seen
+RUN --mount=type=cache,target=/root/.cache,id=tool,sharing=locked cat /root/.cache/x /root/.cache/deep/y /root/.cache/z > /seen
 `;
     const merged = await libraryBuild("merge", check, root);
     expect(merged.warnings).toEqual([]);

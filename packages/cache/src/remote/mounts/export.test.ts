@@ -1,5 +1,5 @@
 import { mkdirSync, writeFileSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { BlobStore, Descriptor } from "@kiln/core";
 import { makeTempDir, type TempDir } from "@kiln/testkit";
@@ -88,6 +88,14 @@ describe("exportCacheMounts", () => {
       (m) => warnings.push(m),
     );
     started = Date.now();
+    // An importer limited to other ids leaves this one alone.
+    const other = join(tmp.path, "other");
+    await mkdir(other);
+    await createCacheMountImporter(
+      [{ store, name: "latest", label: "test", options: { maxSize: 0, ids: new Set(["go"]) } }],
+      (m) => warnings.push(m),
+    ).restore(cacheMountKey("npm"), "npm", other);
+    expect(await readdir(other)).toEqual([]);
     await importer.restore(cacheMountKey("npm"), "npm", dest);
     console.log(`restored ${PACKAGES * 10} files in ${Date.now() - started} ms`);
     expect(await readFile(join(dest, "node_modules/pkg123/lib/f3.js"), "utf8")).toBe(
