@@ -1,13 +1,13 @@
 import { mkdirSync, writeFileSync } from "node:fs";
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { BlobStore, Descriptor } from "@kiln/core";
+import { type BlobStore, type Descriptor, sha256 } from "@kiln/core";
 import { makeTempDir, type TempDir } from "@kiln/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createLocalBlobStore } from "../local-store.js";
 import { parseCacheMountAttrs, withoutCacheMountAttrs } from "./attrs.js";
 import { type CacheMountSource, exportCacheMounts, mountsPointerName, readMountsPointer } from "./export.js";
-import { cacheMountKey, MOUNTS_INDEX_MEDIA_TYPE } from "./format.js";
+import { cacheMountKey, MOUNTS_INDEX_MEDIA_TYPE, SMALL_FILE_MAX } from "./format.js";
 import { createCacheMountImporter } from "./importer.js";
 
 const PACKAGES = 600;
@@ -126,6 +126,35 @@ describe("exportCacheMounts", () => {
     const manifest = JSON.parse(Buffer.from(pointer?.data ?? []).toString());
     expect(manifest.config.mediaType).toBe(MOUNTS_INDEX_MEDIA_TYPE);
     expect(manifest.layers).toHaveLength(4);
+  });
+
+  it("a broken import warns once and restores what it can; it never throws", async () => {
+    const dir = join(tmp.path, "pip");
+    await mkdir(dir);
+    await writeFile(join(dir, "small"), "kept\n");
+    await writeFile(join(dir, "large"), Buffer.alloc(SMALL_FILE_MAX + 1, 3));
+    const cache = join(tmp.path, "cache");
+    const store = createLocalBlobStore(cache);
+    await exportCacheMounts([source("pip", dir)], {
+      store,
+      name: "latest",
+      maxSize: 1 << 30,
+      warn: () => {},
+    });
+    // The large file's blob is lost from the cache directory.
+    await rm(join(cache, "blobs/sha256", sha256(Buffer.alloc(SMALL_FILE_MAX + 1, 3)).slice(7)));
+    const warnings: string[] = [];
+    const dest = join(tmp.path, "dest");
+    await mkdir(dest);
+    const importer = createCacheMountImporter(
+      [{ store, name: "latest", label: "type=local", options: { maxSize: 0 } }],
+      (m) => warnings.push(m),
+    );
+    await importer.restore(cacheMountKey("pip"), "pip", dest);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/cache mount "pip" import from type=local failed.*not found/);
+    expect(await readFile(join(dest, "small"), "utf8")).toBe("kept\n");
+    expect(await readdir(dest)).toEqual(["small"]);
   });
 
   it("skips a mount that would pass cache-mounts-max-size, with a warning naming it", async () => {

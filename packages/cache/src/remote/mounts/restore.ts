@@ -11,6 +11,7 @@ import {
 } from "node:fs";
 import { copyFile, lchown, lutimes, symlink, utimes, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import {
   type BlobReader,
@@ -87,7 +88,8 @@ export async function restoreMountTree(
   }
 
   const limit = pLimit(4);
-  await Promise.all(
+  // allSettled: no pack may still be writing into the cache when the step starts after a failure.
+  const outcomes = await Promise.allSettled(
     [...byBlob].map(([index, files]) =>
       limit(async () => {
         // Read `restored` only after the await: `x += await f()` would add to a stale value.
@@ -100,6 +102,8 @@ export async function restoreMountTree(
   for (const e of createdDirs.reverse()) {
     await utimes(join(dir, e.path), seconds(e.mtimeMs), seconds(e.mtimeMs)).catch(() => {});
   }
+  const failed = outcomes.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
   return { restored, kept, blobsRead: byBlob.size };
 }
 
@@ -138,40 +142,35 @@ async function restoreBlob(
       await placeFile(join(dir, f.path), f, (tmp) => copyFile(join(dir, first.path), tmp));
     return files.length;
   }
+  // Members are verified and placed one at a time as the pack streams in (a member is <= 1 MiB).
   const extract = tarExtract();
-  const done = new Promise<void>((resolve, reject) => {
-    extract.on("entry", (header, stream, next) => {
-      const chunks: Buffer[] = [];
-      stream.on("data", (c: unknown) => chunks.push(c as Buffer));
-      stream.on("error", reject);
-      stream.on("end", () => {
-        const data = Buffer.concat(chunks);
-        const digest = `sha256:${header.name}` as Digest;
-        const targets = wanted.get(digest);
-        if (!targets) return next();
-        if (sha256(data) !== digest) {
-          return reject(
-            new KilnError("DATA_LOSS", `cache mount pack ${desc.digest}: member ${header.name} is corrupt`),
-          );
-        }
-        wanted.delete(digest);
-        Promise.all(
-          targets.map((f) => placeFile(join(dir, f.path), f, (tmp) => writeFileSync(tmp, data))),
-        ).then(() => {
+  extract.on("entry", (header, stream, next) => {
+    const chunks: Buffer[] = [];
+    stream.on("data", (c: unknown) => chunks.push(c as Buffer));
+    stream.on("end", () => {
+      const data = Buffer.concat(chunks);
+      const digest = `sha256:${header.name}` as Digest;
+      const targets = wanted.get(digest);
+      if (!targets) return next();
+      if (sha256(data) !== digest) {
+        return next(
+          new KilnError("DATA_LOSS", `cache mount pack ${desc.digest}: member ${header.name} is corrupt`),
+        );
+      }
+      wanted.delete(digest);
+      Promise.all(
+        targets.map((f) => placeFile(join(dir, f.path), f, (tmp) => writeFileSync(tmp, data))),
+      ).then(
+        () => {
           restored += targets.length;
           next();
-        }, reject);
-      });
+        },
+        (err: unknown) => next(err as Error),
+      );
     });
-    extract.on("finish", resolve);
-    extract.on("error", reject);
   });
-  const body = await store.read(desc, o);
-  const gunzip = createGunzip();
-  body.on("error", (err) => extract.destroy(err));
-  gunzip.on("error", (err) => extract.destroy(err));
-  body.pipe(gunzip).pipe(extract);
-  await done;
+  // A failure anywhere (read, gunzip, a member) destroys the whole chain, so nothing keeps the body open.
+  await pipeline(await store.read(desc, o), createGunzip(), extract, o.signal ? { signal: o.signal } : {});
   if (wanted.size > 0) {
     throw new KilnError("DATA_LOSS", `cache mount pack ${desc.digest} lacks ${wanted.size} of its files`);
   }
