@@ -9,6 +9,7 @@ import {
   INLINE_CACHE_CONFIG_KEY,
   inlineCacheValue,
   type ResolvedCacheExport,
+  type ResolvedCacheImport,
   resolveCacheExport,
   resolveCacheImport,
   runCacheExports,
@@ -66,6 +67,12 @@ export function prepareBuildCaches(
   const results =
     imports.length > 0 ? createImportingCache(store.results, imports, lazy, warnOnce, o) : store.results;
   const inline = wantsInlineCache(req.cacheTo ?? [], req.buildArgs ?? {});
+  if ((req.cacheTo ?? []).some((c) => c.type === "inline" && c.attrs["cache-mounts"] !== undefined)) {
+    // The image config has no room for directories of files; a store-backed cache does.
+    warnOnce(
+      "cache type=inline cannot carry cache mounts: cache-mounts is ignored (use a registry or local cache)",
+    );
+  }
   const cacheMounts = cacheMountHooks(store, exports, imports, warnOnce, o.progress);
   return {
     results,
@@ -113,7 +120,7 @@ export function prepareBuildCaches(
 function cacheMountHooks(
   store: LocalStore,
   exports: readonly ResolvedCacheExport[],
-  imports: readonly ReturnType<typeof resolveCacheImport>[],
+  imports: readonly ResolvedCacheImport[],
   warn: (message: string) => void,
   progress: ProgressWriter | undefined,
 ): { hooks: CacheMountHooks; sources: () => CacheMountSource[] } | undefined {
