@@ -71,7 +71,15 @@ export async function restoreMountTree(
       continue;
     }
     if (e.type === "dir") {
-      mkdirSync(abs);
+      try {
+        mkdirSync(abs);
+      } catch (err) {
+        // Someone else made it meanwhile: theirs, like any existing path (if it is a directory, go on).
+        ignoreExists(err as NodeJS.ErrnoException);
+        if (lstatSync(abs).isDirectory()) realDirs.add(e.path);
+        kept++;
+        continue;
+      }
       setOwnerAndMode(abs, e);
       realDirs.add(e.path);
       createdDirs.push(e);
