@@ -23,6 +23,7 @@ export function parseCacheMountAttrs(attrs: Readonly<Record<string, string>>): C
     throw new KilnError(
       "INVALID_ARGUMENT",
       `cache attribute cache-mounts=${JSON.stringify(on)}: expected true or false`,
+      { hint: "cache-mounts=true exports/imports RUN --mount=type=cache contents with this cache" },
     );
   }
   const size = attrs["cache-mounts-max-size"];
@@ -32,6 +33,7 @@ export function parseCacheMountAttrs(attrs: Readonly<Record<string, string>>): C
       throw new KilnError(
         "INVALID_ARGUMENT",
         "cache-mounts-max-size and cache-mounts-ids need cache-mounts=true",
+        { hint: "add cache-mounts=true to the same --cache-to/--cache-from entry" },
       );
     }
     return undefined;
@@ -56,6 +58,7 @@ export function parseSize(value: string): number {
     throw new KilnError(
       "INVALID_ARGUMENT",
       `cache attribute cache-mounts-max-size=${JSON.stringify(value)}: expected a size like 2g`,
+      { hint: "bytes, or a number with k, m, g or t (binary units): 512m, 2g" },
     );
   }
   const power = " kmgt".indexOf((m[2] || " ").toLowerCase());

@@ -6,7 +6,14 @@ import { type Digest, sha256 } from "@kiln/core";
 import { makeTempDir, type TempDir } from "@kiln/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createLocalBlobStore } from "../local-store.js";
-import { cutsPackAfter, MOUNT_PACK_MEDIA_TYPE, parseMountTree, planPacks, SMALL_FILE_MAX } from "./format.js";
+import {
+  cacheMountKey,
+  cutsPackAfter,
+  MOUNT_PACK_MEDIA_TYPE,
+  parseMountTree,
+  planPacks,
+  SMALL_FILE_MAX,
+} from "./format.js";
 import { restoreMountTree } from "./restore.js";
 import { type MountSnapshot, snapshotMountDir } from "./snapshot.js";
 
@@ -16,6 +23,14 @@ async function snapshot(id: string, dir: string, sink: Parameters<typeof snapsho
 }
 
 const run = promisify(execFile);
+
+describe("cacheMountKey", () => {
+  it("is the id alone, or the id with its seed: a seeded cache is another cache", () => {
+    expect(cacheMountKey("npm")).toBe(cacheMountKey("npm"));
+    expect(cacheMountKey("npm")).not.toBe(cacheMountKey("npm", "sha256:abc:0:/"));
+    expect(cacheMountKey("npm", "sha256:abc:0:/")).not.toBe(cacheMountKey("npm", "sha256:abd:0:/"));
+  });
+});
 
 describe("planPacks", () => {
   const files = Array.from({ length: 5000 }, (_, i) => ({ path: `node_modules/p${i}/index.js`, size: 100 }));
