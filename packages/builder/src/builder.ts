@@ -185,6 +185,7 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       secret: (id: string) => readSecret(req.secrets?.[id]),
       ...(ssh ? { ssh } : {}),
       ...(executor ? { executor } : {}),
+      ...(caches.cacheMounts ? { cacheMounts: caches.cacheMounts } : {}),
       registry: registryClient(),
     };
     const solver = createSolver<Ref>({

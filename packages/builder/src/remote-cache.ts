@@ -1,13 +1,16 @@
 import type { Readable } from "node:stream";
 import {
   type CacheModules,
+  type CacheMountSource,
   type CacheSpec,
+  createCacheMountImporter,
   createImportingCache,
   createLazyRefFactory,
   defaultCacheModules,
   INLINE_CACHE_CONFIG_KEY,
   inlineCacheValue,
   type ResolvedCacheExport,
+  type ResolvedCacheImport,
   resolveCacheExport,
   resolveCacheImport,
   runCacheExports,
@@ -16,12 +19,15 @@ import type {
   CacheBackendContext,
   CacheGraph,
   CallOptions,
+  Digest,
   Layer,
   ProgressWriter,
   Ref,
   ResultCache,
 } from "@kiln/core";
 import { parseRegistryRef } from "@kiln/registry";
+import { acquireCacheMount } from "./ops/cache-mounts.js";
+import type { CacheMountHooks, CacheMountUse } from "./ops/types.js";
 import type { LocalStore } from "./store.js";
 
 /** `--cache-to type=inline` and the `BUILDKIT_INLINE_CACHE` build-arg ask the image exporter, not a store. */
@@ -41,6 +47,8 @@ export interface BuildCaches {
   readonly registrySources: readonly { readonly host: string; readonly repository: string }[];
   /** Streams a layer of an imported result from its cache (undefined: no import has it). */
   openRemote(layer: Layer, o?: CallOptions): Promise<Readable | undefined>;
+  /** Set when a `--cache-to`/`--cache-from` says `cache-mounts=true`: RUN steps report their cache mounts. */
+  readonly cacheMounts?: CacheMountHooks;
 }
 
 /**
@@ -75,10 +83,18 @@ export function prepareBuildCaches(
   const results =
     imports.length > 0 ? createImportingCache(store.results, imports, lazy, warnOnce, o) : store.results;
   const inline = wantsInlineCache(req.cacheTo ?? [], req.buildArgs ?? {});
+  if ((req.cacheTo ?? []).some((c) => c.type === "inline" && c.attrs["cache-mounts"] !== undefined)) {
+    // The image config has no room for directories of files; a store-backed cache does.
+    warnOnce(
+      "cache type=inline cannot carry cache mounts: cache-mounts is ignored (use a registry or local cache)",
+    );
+  }
+  const cacheMounts = cacheMountHooks(store, exports, imports, warnOnce, o.progress);
   return {
     results,
     registrySources: registrySourcesOf(req.cacheFrom ?? []),
     openRemote: (layer, ro) => lazy.open(layer, ro),
+    ...(cacheMounts ? { cacheMounts: cacheMounts.hooks } : {}),
     async withInlineCache(config, graph, o) {
       if (!inline) return config;
       try {
@@ -101,7 +117,13 @@ export function prepareBuildCaches(
       return runCacheExports(
         exports,
         graph,
-        { refs: store.refs, content: store.content, lazy, results },
+        {
+          refs: store.refs,
+          content: store.content,
+          lazy,
+          results,
+          ...(cacheMounts ? { cacheMounts: cacheMounts.sources } : {}),
+        },
         warnOnce,
         { ...eo, ...(o.progress ? { progress: o.progress } : {}) },
       );
@@ -119,4 +141,42 @@ function registrySourcesOf(cacheFrom: readonly CacheSpec[]): { host: string; rep
       return []; // a ref that does not parse gives nothing to mount from
     }
   });
+}
+
+/**
+ * Cache mounts for `cache-mounts=true`: each one a step uses is remembered for the exports, and, on
+ * its first use in the build, filled from the imports (with its lease held, so `locked` users wait).
+ */
+function cacheMountHooks(
+  store: LocalStore,
+  exports: readonly ResolvedCacheExport[],
+  imports: readonly ResolvedCacheImport[],
+  warn: (message: string) => void,
+  progress: ProgressWriter | undefined,
+): { hooks: CacheMountHooks; sources: () => CacheMountSource[] } | undefined {
+  const importing = imports.flatMap((imp) =>
+    imp.cacheMounts ? [{ store: imp.store, name: imp.name, label: imp.label, options: imp.cacheMounts }] : [],
+  );
+  if (importing.length === 0 && !exports.some((e) => e.cacheMounts)) return undefined;
+  const importer = importing.length > 0 ? createCacheMountImporter(importing, warn, progress) : undefined;
+  const used = new Map<Digest, CacheMountUse>();
+  return {
+    hooks: {
+      async using(use, o) {
+        if (!used.has(use.key)) used.set(use.key, use);
+        await importer?.restore(use.key, use.id, use.path, o);
+      },
+    },
+    sources: () =>
+      [...used.values()].map((use) => ({
+        key: use.key,
+        id: use.id,
+        // Read under the mount's own rules: a `locked` cache is read holding its lock.
+        async open(o) {
+          const sharing = use.sharing === "locked" ? "locked" : "shared";
+          const { lease } = await acquireCacheMount(store.root, use.localKey, sharing, o);
+          return lease;
+        },
+      })),
+  };
 }

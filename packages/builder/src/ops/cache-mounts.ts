@@ -12,6 +12,8 @@ import { type CallOptions, sha256, throwIfAborted } from "@kiln/core";
  */
 export interface CacheMountLease {
   readonly path: string;
+  /** A `private` user's own directory while the cache is busy: empty, and deleted on release. */
+  readonly throwaway?: boolean;
   release(): Promise<void>;
 }
 
@@ -33,7 +35,10 @@ export async function acquireCacheMount(
   if (sharing === "private" && (inUse.get(path) ?? 0) > 0) {
     const own = join(base, `private-${process.pid}-${randomUUID()}`);
     await mkdir(own, { recursive: true });
-    return { lease: { path: own, release: () => rm(own, { recursive: true, force: true }) }, created: true };
+    return {
+      lease: { path: own, throwaway: true, release: () => rm(own, { recursive: true, force: true }) },
+      created: true,
+    };
   }
   const unlock = sharing === "locked" ? await lock(`${path}.lock`, o) : async () => {};
   inUse.set(path, (inUse.get(path) ?? 0) + 1);

@@ -3,6 +3,7 @@ import { chmod, chown, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { cacheMountKey } from "@kiln/cache";
 import { type CallOptions, type DirectoryRef, type ExecMount, KilnError, type Ref } from "@kiln/core";
 import type { pb } from "@kiln/llb";
 import { resolveInRoot } from "@kiln/snapshotter";
@@ -32,6 +33,7 @@ export async function prepareMount(
   inputs: readonly Ref[],
   env: OpEnvironment,
   o: CallOptions,
+  inputVertices: readonly { digest: string; index: number }[] = [],
 ): Promise<PreparedMount | undefined> {
   const dest = m.dest ?? "";
   const type = m.mountType ?? MountType.BIND;
@@ -40,7 +42,7 @@ export async function prepareMount(
     const options = size ? [`size=${size}`] : [];
     return { mount: { dest, mounts: [{ type: "tmpfs", source: "tmpfs", options }] }, release: noop };
   }
-  if (type === MountType.CACHE) return cacheMount(m, inputs, env, o);
+  if (type === MountType.CACHE) return cacheMount(m, inputs, env, o, inputVertices);
   if (type === MountType.SECRET) return secretMount(m, env);
   if (type === MountType.SSH) return sshMount(m, env);
   if (type !== MountType.BIND)
@@ -102,6 +104,7 @@ async function cacheMount(
   inputs: readonly Ref[],
   env: OpEnvironment,
   o: CallOptions,
+  inputVertices: readonly { digest: string; index: number }[],
 ): Promise<PreparedMount> {
   const dest = m.dest ?? "";
   const sharing = (["shared", "private", "locked"] as const)[m.cacheOpt?.sharing ?? 0] ?? "shared";
@@ -122,6 +125,20 @@ async function cacheMount(
       throw err;
     } finally {
       await tree.release();
+    }
+  }
+  if (env.cacheMounts && !lease.throwaway) {
+    // The seed's identity for other machines is its LLB vertex (a ref id is local to this store).
+    const vertex = from ? inputVertices[m.input ?? 0] : undefined;
+    const seed = vertex ? `${vertex.digest}:${vertex.index}:${m.selector ?? ""}` : undefined;
+    try {
+      await env.cacheMounts.using(
+        { key: cacheMountKey(id, seed), id, localKey: key, sharing, path: lease.path },
+        o,
+      );
+    } catch (err) {
+      await lease.release();
+      throw err;
     }
   }
   return {

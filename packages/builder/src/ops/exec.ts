@@ -79,7 +79,7 @@ export function execOp(op: DecodedOp, env: OpEnvironment, description: string, v
           if (value !== undefined) processEnv.push(`${sec.name}=${Buffer.from(value).toString("utf8")}`);
         }
         for (const m of extra) {
-          const mount = await prepareMount(m, inputs, env, o);
+          const mount = await prepareMount(m, inputs, env, o, op.inputs);
           if (mount) prepared.push(mount);
         }
         const ref = await env.refs.build(

@@ -1,5 +1,5 @@
 import type { FileDigestMemo, RefManager } from "@kiln/cache";
-import type { ContentStore, Executor, Ref } from "@kiln/core";
+import type { CallOptions, ContentStore, Digest, Executor, Ref } from "@kiln/core";
 import type { RegistryClient } from "@kiln/registry";
 import type { SshAgents } from "../ssh/agents.js";
 
@@ -40,8 +40,27 @@ export interface OpEnvironment {
   readonly secret?: (id: string) => Promise<Uint8Array | undefined>;
   /** `--ssh` agents by id; undefined when the build forwards none. */
   readonly ssh?: SshAgents;
+  /** Remote cache mounts (`cache-mounts=true`); undefined when the build exports and imports none. */
+  readonly cacheMounts?: CacheMountHooks;
   /** Store directory (full RUN logs live under `logs/`). */
   readonly storeRoot: string;
 }
 
 export type BuildResultRef = Ref;
+
+/** A `RUN --mount=type=cache` directory a step is about to use. */
+export interface CacheMountUse {
+  /** Portable identity (`cacheMountKey`): the same on every machine for the same Dockerfile. */
+  readonly key: Digest;
+  /** The mount's `id` (its target when it has none). */
+  readonly id: string;
+  /** The name `acquireCacheMount` knows it by in this store. */
+  readonly localKey: string;
+  readonly sharing: "shared" | "private" | "locked";
+  readonly path: string;
+}
+
+export interface CacheMountHooks {
+  /** Called with the lease held, before the step runs: records the use, restores imported contents. */
+  using(use: CacheMountUse, o: CallOptions): Promise<void>;
+}

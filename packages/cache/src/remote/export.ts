@@ -3,6 +3,7 @@ import { KilnError } from "@kiln/core";
 import type { LazyRefFactory } from "../lazy-ref.js";
 import type { RefManager } from "../refs.js";
 import { chainsFromGraph } from "./graph-chains.js";
+import { type CacheMountSource, exportCacheMounts } from "./mounts/export.js";
 import { cacheStep } from "./progress.js";
 import type { ResolvedCacheExport } from "./session.js";
 import { writeCache } from "./write.js";
@@ -12,6 +13,8 @@ export interface CacheExportDeps {
   readonly content: ContentStore;
   readonly lazy: LazyRefFactory;
   readonly results: ResultCache<Ref>;
+  /** The cache mounts the build's steps used, for exports with `cache-mounts=true`. */
+  readonly cacheMounts?: () => readonly CacheMountSource[];
 }
 
 /**
@@ -39,10 +42,9 @@ export async function runCacheExports(
       );
       if (chains.size === 0) {
         warn(`cache type=${exp.type}: nothing to export (the result has no cache key)`);
-        continue;
       }
       const ours = chains.marshal();
-      for (const name of exp.names) {
+      for (const name of chains.size === 0 ? [] : exp.names) {
         const written = await writeCache(ours, {
           store: exp.store,
           name,
@@ -63,6 +65,23 @@ export async function runCacheExports(
         });
         step.status(`writing cache manifest ${written.descriptor.digest} (${written.records} records)`);
         response["cache.manifest"] = JSON.stringify(written.descriptor);
+      }
+      if (exp.cacheMounts) {
+        const wanted = exp.cacheMounts.ids;
+        const mounts = (deps.cacheMounts?.() ?? []).filter((m) => !wanted || wanted.has(m.id));
+        for (const name of mounts.length > 0 ? exp.names : []) {
+          const r = await exportCacheMounts(mounts, {
+            store: exp.store,
+            name,
+            maxSize: exp.cacheMounts.maxSize,
+            warn,
+            status: (text) => step.status(text),
+            ...(o?.signal ? { signal: o.signal } : {}),
+          });
+          step.status(
+            `cache mounts: ${r.exported} exported (${r.bytes} bytes), ${r.uploaded} blobs uploaded`,
+          );
+        }
       }
       step.done();
     } catch (err) {

@@ -30,6 +30,7 @@ export {
 } from "./import.js";
 export { inlineCacheValue } from "./inline.js";
 export { createLocalBlobStore, REF_NAME_ANNOTATION } from "./local-store.js";
+export * from "./mounts/index.js";
 export {
   type CacheModules,
   type CacheSpec,

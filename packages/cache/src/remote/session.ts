@@ -16,6 +16,7 @@ import { localCacheModule, pointerNames } from "./backends.js";
 import { readBlobBytes } from "./blob-io.js";
 import type { CacheExportMode } from "./graph-chains.js";
 import { type ImportedCache, indexCacheConfig, readCacheImport } from "./import.js";
+import { type CacheMountOptions, parseCacheMountAttrs, withoutCacheMountAttrs } from "./mounts/attrs.js";
 import { cacheStep } from "./progress.js";
 import type { CacheLayout } from "./write.js";
 
@@ -49,6 +50,8 @@ export interface ResolvedCacheExport {
   readonly layout: CacheLayout;
   /** S3's `touch_refresh` (a Go duration such as `24h`), in milliseconds. */
   readonly touchAfterMs?: number;
+  /** `cache-mounts=true`: `RUN --mount=type=cache` contents go along (kiln's own attribute). */
+  readonly cacheMounts?: CacheMountOptions;
   readonly warnings: readonly string[];
 }
 
@@ -58,6 +61,7 @@ export interface ResolvedCacheImport {
   readonly name: string;
   readonly digest?: Digest;
   readonly label: string;
+  readonly cacheMounts?: CacheMountOptions;
 }
 
 function storeFor(
@@ -78,7 +82,8 @@ function storeFor(
       hint: `use one of: ${[...new Set([...Object.keys(modules), "inline", ...SEPARATE_PACKAGES])].sort().join(", ")}`,
     });
   }
-  return module.backend(module.parseAttrs(spec.attrs, env), context).create();
+  // kiln's cache-mounts attributes mean the same on every backend; backends never see them.
+  return module.backend(module.parseAttrs(withoutCacheMountAttrs(spec.attrs), env), context).create();
 }
 
 /** Validates `--cache-to` entries before the build starts (bad attributes fail fast). */
@@ -103,6 +108,7 @@ export function resolveCacheExport(
     warnings.push(`cache type=${spec.type}: oci-mediatypes=false is not supported; OCI media types are used`);
   }
   const imageManifest = parseBool(a["image-manifest"], "image-manifest") ?? true;
+  const cacheMounts = parseCacheMountAttrs(a);
   return {
     type: spec.type,
     store: storeFor(spec, modules, env, context),
@@ -114,6 +120,7 @@ export function resolveCacheExport(
     ...(a.touch_refresh !== undefined
       ? { touchAfterMs: parseDuration(a.touch_refresh, "touch_refresh") }
       : {}),
+    ...(cacheMounts ? { cacheMounts } : {}),
     warnings,
   };
 }
@@ -129,12 +136,14 @@ export function resolveCacheImport(
     throw new KilnError("INVALID_ARGUMENT", `cache digest=${JSON.stringify(digest)} is not a sha256 digest`);
   }
   const name = pointerNames(spec.type, spec.attrs)[0] ?? "latest";
+  const cacheMounts = parseCacheMountAttrs(spec.attrs);
   return {
     type: spec.type,
     store: storeFor(spec, modules, env, context),
     name,
     ...(digest ? { digest } : {}),
     label: labelOf(spec),
+    ...(cacheMounts ? { cacheMounts } : {}),
   };
 }
 
