@@ -46,17 +46,19 @@ export function prepareBuildCaches(
 ): BuildCaches {
   const table = { ...defaultCacheModules(), ...modules };
   const env = process.env;
-  const exports: ResolvedCacheExport[] = (req.cacheTo ?? [])
-    .filter((c) => c.type !== "inline")
-    .map((c) => resolveCacheExport(c, table, env));
-  const imports = (req.cacheFrom ?? []).map((c) => resolveCacheImport(c, table, env));
-  const lazy = createLazyRefFactory({ refs: store.refs, content: store.content });
   const said = new Set<string>();
   const warnOnce = (message: string) => {
     if (said.has(message)) return;
     said.add(message);
     warn(message);
   };
+  // Backends' own warnings (a throttled service, a skipped upload) belong to the build's output too.
+  const context = { warn: warnOnce };
+  const exports: ResolvedCacheExport[] = (req.cacheTo ?? [])
+    .filter((c) => c.type !== "inline")
+    .map((c) => resolveCacheExport(c, table, env, context));
+  const imports = (req.cacheFrom ?? []).map((c) => resolveCacheImport(c, table, env, context));
+  const lazy = createLazyRefFactory({ refs: store.refs, content: store.content });
   const results =
     imports.length > 0 ? createImportingCache(store.results, imports, lazy, warnOnce, o) : store.results;
   const inline = wantsInlineCache(req.cacheTo ?? [], req.buildArgs ?? {});

@@ -66,11 +66,23 @@ export interface CacheBackend<O = unknown> {
   readonly type: string;
   readonly options: O;
   create(): BlobStore;
+  /**
+   * The pointer (cache index) names this backend's options select, when they select any (S3 `name=a;b`,
+   * GHA `scope`): an export writes each, an import reads the first. Absent: derived from the attributes.
+   */
+  readonly pointerNames?: readonly string[];
+  /** How many blobs an exporter should upload at once (S3 `upload_parallelism`); absent: its default. */
+  readonly uploadParallelism?: number;
+}
+
+/** What the build offers a backend it creates: where its warnings (throttling, skipped uploads) go. */
+export interface CacheBackendContext {
+  readonly warn?: (message: string) => void;
 }
 
 export interface CacheBackendModule<O = unknown> {
   readonly type: string;
   /** Strict parser for the CLI's `type=…,k=v` form (BuildKit attribute names); env supplies fallbacks. */
   parseAttrs(attrs: Readonly<Record<string, string>>, env: Readonly<Record<string, string | undefined>>): O;
-  backend(options: O): CacheBackend<O>;
+  backend(options: O, context?: CacheBackendContext): CacheBackend<O>;
 }

@@ -4,6 +4,7 @@ export type {
   BlobStore,
   BlobWriter,
   CacheBackend,
+  CacheBackendContext,
   CacheBackendModule,
   PointerValue,
   WritePointerOptions,

@@ -1,5 +1,7 @@
 import {
   type BlobStore,
+  type CacheBackend,
+  type CacheBackendContext,
   type CacheBackendModule,
   type CallOptions,
   type Digest,
@@ -48,6 +50,8 @@ export interface ResolvedCacheExport {
   readonly layout: CacheLayout;
   /** S3's `touch_refresh` (a Go duration such as `24h`), in milliseconds. */
   readonly touchAfterMs?: number;
+  /** Blobs uploaded at once, when the backend asks for a number (S3 `upload_parallelism`). */
+  readonly uploadParallelism?: number;
   readonly warnings: readonly string[];
 }
 
@@ -59,8 +63,13 @@ export interface ResolvedCacheImport {
   readonly label: string;
 }
 
-function storeFor(spec: CacheSpec, modules: CacheModules, env: Readonly<Record<string, string | undefined>>) {
-  if (spec.store) return spec.store;
+function backendFor(
+  spec: CacheSpec,
+  modules: CacheModules,
+  env: Readonly<Record<string, string | undefined>>,
+  context: CacheBackendContext,
+): { store: BlobStore; backend?: CacheBackend } {
+  if (spec.store) return { store: spec.store };
   const module = modules[spec.type];
   if (!module) {
     if (SEPARATE_PACKAGES.has(spec.type)) {
@@ -72,7 +81,14 @@ function storeFor(spec: CacheSpec, modules: CacheModules, env: Readonly<Record<s
       hint: `use one of: ${[...new Set([...Object.keys(modules), "inline", ...SEPARATE_PACKAGES])].sort().join(", ")}`,
     });
   }
-  return module.backend(module.parseAttrs(spec.attrs, env)).create();
+  const backend = module.backend(module.parseAttrs(spec.attrs, env), context);
+  return { store: backend.create(), backend };
+}
+
+/** The backend's own pointer names when it reports them (its parsed options are the truth), else the attributes'. */
+function namesOf(spec: CacheSpec, backend: CacheBackend | undefined): readonly string[] {
+  const own = backend?.pointerNames;
+  return own && own.length > 0 ? own : pointerNames(spec.type, spec.attrs);
 }
 
 /** Validates `--cache-to` entries before the build starts (bad attributes fail fast). */
@@ -80,6 +96,7 @@ export function resolveCacheExport(
   spec: CacheSpec,
   modules: CacheModules,
   env: Readonly<Record<string, string | undefined>> = {},
+  context: CacheBackendContext = {},
 ): ResolvedCacheExport {
   const a = spec.attrs;
   const mode = a.mode ?? "min";
@@ -96,10 +113,11 @@ export function resolveCacheExport(
     warnings.push(`cache type=${spec.type}: oci-mediatypes=false is not supported; OCI media types are used`);
   }
   const imageManifest = parseBool(a["image-manifest"], "image-manifest") ?? true;
+  const { store, backend } = backendFor(spec, modules, env, context);
   return {
     type: spec.type,
-    store: storeFor(spec, modules, env),
-    names: pointerNames(spec.type, a),
+    store,
+    names: namesOf(spec, backend),
     label: labelOf(spec),
     mode,
     ignoreError: parseBool(a["ignore-error"], "ignore-error") ?? true,
@@ -107,6 +125,7 @@ export function resolveCacheExport(
     ...(a.touch_refresh !== undefined
       ? { touchAfterMs: parseDuration(a.touch_refresh, "touch_refresh") }
       : {}),
+    ...(backend?.uploadParallelism !== undefined ? { uploadParallelism: backend.uploadParallelism } : {}),
     warnings,
   };
 }
@@ -115,15 +134,17 @@ export function resolveCacheImport(
   spec: CacheSpec,
   modules: CacheModules,
   env: Readonly<Record<string, string | undefined>> = {},
+  context: CacheBackendContext = {},
 ): ResolvedCacheImport {
   const digest = spec.attrs.digest;
   if (digest !== undefined && !isDigest(digest)) {
     throw new KilnError("INVALID_ARGUMENT", `cache digest=${JSON.stringify(digest)} is not a sha256 digest`);
   }
-  const name = pointerNames(spec.type, spec.attrs)[0] ?? "latest";
+  const { store, backend } = backendFor(spec, modules, env, context);
+  const name = namesOf(spec, backend)[0] ?? "latest";
   return {
     type: spec.type,
-    store: storeFor(spec, modules, env),
+    store,
     name,
     ...(digest ? { digest } : {}),
     label: labelOf(spec),
