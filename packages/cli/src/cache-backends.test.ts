@@ -71,3 +71,36 @@ describe("the CLI's cache backend table", () => {
     expect(JSON.parse(r.stdout.trim())).toBe(0);
   });
 });
+
+describe("configured backends handed over by library users (createBuilder + build({ cacheTo }))", () => {
+  it("a CacheSpec's backend brings its own pointer names and upload parallelism", async () => {
+    const { s3Cache } = await import("@kiln/cache-s3");
+    const { ghaCache } = await import("@kiln/cache-gha");
+    const s3 = resolveCacheExport(
+      {
+        type: "s3",
+        attrs: { mode: "max" },
+        backend: s3Cache({ bucket: "b", region: "r", names: ["x", "y"], uploadParallelism: 3 }),
+      },
+      {},
+    );
+    expect(s3.names).toEqual(["x", "y"]);
+    expect(s3.uploadParallelism).toBe(3);
+    expect(s3.mode).toBe("max");
+    const gha = resolveCacheImport(
+      {
+        type: "gha",
+        attrs: {},
+        backend: ghaCache({
+          scope: "web",
+          token: "t",
+          url: "http://127.0.0.1:9/",
+          apiVersion: 2,
+          timeoutMs: 1000,
+        }),
+      },
+      {},
+    );
+    expect(gha.name).toBe("web");
+  });
+});

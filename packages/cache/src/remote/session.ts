@@ -20,10 +20,15 @@ import { type ImportedCache, indexCacheConfig, readCacheImport } from "./import.
 import { cacheStep } from "./progress.js";
 import type { CacheLayout } from "./write.js";
 
-/** One `--cache-to` / `--cache-from` entry; library users may hand over a ready `store`. */
+/**
+ * One `--cache-to` / `--cache-from` entry. Library users may hand over a configured `backend` (e.g.
+ * `s3Cache({ bucket, region })`: its pointer names and upload parallelism apply, `attrs` still carry
+ * `mode`/`ignore-error`) or a ready `store`.
+ */
 export interface CacheSpec {
   readonly type: string;
   readonly attrs: Readonly<Record<string, string>>;
+  readonly backend?: CacheBackend;
   readonly store?: BlobStore;
 }
 
@@ -70,6 +75,7 @@ function backendFor(
   context: CacheBackendContext,
 ): { store: BlobStore; backend?: CacheBackend } {
   if (spec.store) return { store: spec.store };
+  if (spec.backend) return { store: spec.backend.create(), backend: spec.backend };
   const module = modules[spec.type];
   if (!module) {
     if (SEPARATE_PACKAGES.has(spec.type)) {
