@@ -127,6 +127,41 @@ describe("remote cache type=gha (testkit's Actions cache service on loopback)", 
     }
   }, 240_000);
 
+  it("API v1 (ACTIONS_CACHE_URL, no ACTIONS_CACHE_SERVICE_V2): export, then an import with every step CACHED", async () => {
+    const v1 = await startGhaCacheServer();
+    const saved = { ...process.env };
+    try {
+      const env = v1.env(1);
+      expect(env.ACTIONS_CACHE_SERVICE_V2).toBeUndefined();
+      // This process (and so the CLI child) otherwise carries the v2 server's environment.
+      delete process.env.ACTIONS_CACHE_SERVICE_V2;
+      Object.assign(process.env, env);
+      const r = await kiln(
+        [
+          "build",
+          "--root",
+          join(tmp.path, "store-v1"),
+          "--progress",
+          "rawjson",
+          ...f.contextFlags,
+          "--cache-to",
+          "type=gha,scope=v1",
+          f.ctx,
+        ],
+        { env },
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(v1.stats.operations["rest:POST caches"] ?? 0).toBeGreaterThan(0);
+      expect(v1.stats.operations.CreateCacheEntry ?? 0).toBe(0);
+      const { events } = await importBuild(f, "v1-import", { type: "gha", attrs: { scope: "v1" } });
+      expect(steps(events).length).toBeGreaterThanOrEqual(6);
+      expect(notCached(events)).toEqual([]);
+    } finally {
+      process.env = saved;
+      await v1.close();
+    }
+  }, 180_000);
+
   it("a service answering 429 + Retry-After during export: the export waits and completes, the build succeeds", async () => {
     const throttled = await startGhaCacheServer({ rateLimit: { limit: 4, windowMs: 2_000 } });
     try {

@@ -165,6 +165,32 @@ describe("remote cache type=s3 (fauxqs on loopback): export, wipe the store, imp
     }
   }, 240_000);
 
+  it("upload_parallelism bounds the blob uploads in flight (default 4)", async () => {
+    for (const [parallelism, check] of [
+      ["1", (n: number) => expect(n).toBe(1)],
+      [undefined, (n: number) => expect(n).toBeGreaterThan(1)],
+    ] as const) {
+      const server = await startRequestLoggingS3();
+      try {
+        await server.bucket(bucket);
+        server.slowBlobUploads(300);
+        const a = { bucket, endpoint_url: server.endpoint, use_path_style: "true", mode: "max" };
+        const r = await exportBuild(
+          `store-parallel-${parallelism ?? "default"}`,
+          flag(parallelism ? { ...a, upload_parallelism: parallelism } : a),
+        );
+        expect(r.code, r.stderr).toBe(0);
+        // mode=max: busybox plus the build stage's and the final stage's layers, all new here.
+        expect(
+          server.requests.filter((q) => q.startsWith("PUT") && q.includes("/blobs/")).length,
+        ).toBeGreaterThan(3);
+        check(server.maxBlobUploadsInFlight);
+      } finally {
+        await server.stop();
+      }
+    }
+  }, 240_000);
+
   it("a server killed mid-export: the build succeeds with one clear warning; ignore-error=false fails it", async () => {
     const dying = await startRequestLoggingS3();
     try {
@@ -191,12 +217,19 @@ describe("remote cache type=s3 (fauxqs on loopback): export, wipe the store, imp
     } finally {
       await dying.stop();
     }
-    const strict = await exportBuild(
-      "store-killed-strict",
-      flag({ bucket, endpoint_url: dying.endpoint, use_path_style: "true", "ignore-error": "false" }),
-    );
-    expect(strict.code).not.toBe(0);
-    expect(strict.stderr).toMatch(/s3/i);
+    const dyingToo = await startRequestLoggingS3();
+    try {
+      await dyingToo.bucket(bucket);
+      dyingToo.crashWhen((method, url) => method === "PUT" && url.includes("/blobs/"));
+      const strict = await exportBuild(
+        "store-killed-strict",
+        flag({ bucket, endpoint_url: dyingToo.endpoint, use_path_style: "true", "ignore-error": "false" }),
+      );
+      expect(strict.code).not.toBe(0);
+      expect(strict.stderr).toContain("ECONNREFUSED");
+    } finally {
+      await dyingToo.stop();
+    }
   }, 240_000);
 
   it("bad s3 attributes fail before building, naming the attribute", async () => {

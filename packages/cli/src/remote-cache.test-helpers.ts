@@ -43,6 +43,10 @@ export interface RequestLoggingS3 {
   bucket(name: string): Promise<void>;
   /** Called for each request before it is served; returning true drops the server like a crash. */
   crashWhen(predicate: (method: string, url: string) => boolean): void;
+  /** Holds every blob upload this long before serving it, so that parallel uploads overlap visibly. */
+  slowBlobUploads(ms: number): void;
+  /** The most blob uploads (PUT …/blobs/…) that were in flight at once. */
+  readonly maxBlobUploadsInFlight: number;
   stop(): Promise<void>;
 }
 
@@ -51,6 +55,10 @@ export async function startRequestLoggingS3(): Promise<RequestLoggingS3> {
   const requests: string[] = [];
   let crash: ((method: string, url: string) => boolean) | undefined;
   let stopped = false;
+  let uploadDelayMs = 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const isBlobUpload = (method: string, url: string) => method === "PUT" && url.includes("/blobs/");
   const stop = async () => {
     if (stopped) return;
     stopped = true;
@@ -65,6 +73,13 @@ export async function startRequestLoggingS3(): Promise<RequestLoggingS3> {
       void stop();
       return;
     }
+    if (!isBlobUpload(req.method, req.url)) return done();
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    setTimeout(done, uploadDelayMs);
+  });
+  app.addHook("onResponse", (req, _reply, done) => {
+    if (isBlobUpload(req.method, req.url)) inFlight--;
     done();
   });
   const address = await app.listen({ port: 0, host: "127.0.0.1" });
@@ -78,6 +93,12 @@ export async function startRequestLoggingS3(): Promise<RequestLoggingS3> {
     },
     crashWhen(predicate) {
       crash = predicate;
+    },
+    slowBlobUploads(ms) {
+      uploadDelayMs = ms;
+    },
+    get maxBlobUploadsInFlight() {
+      return maxInFlight;
     },
     stop,
   };
