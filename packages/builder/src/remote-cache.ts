@@ -27,6 +27,8 @@ export interface BuildCaches {
   exportAll(graph: CacheGraph<Ref>, o?: CallOptions): Promise<Record<string, string>>;
   /** The image config with an inline cache added, when the build asked for one (else as given). */
   withInlineCache<C extends object>(config: C, graph: CacheGraph<Ref>, o?: CallOptions): Promise<C>;
+  /** Closes the stores this build created (not the ones a `CacheSpec.store` handed over). */
+  close(): Promise<void>;
 }
 
 /**
@@ -62,8 +64,14 @@ export function prepareBuildCaches(
   const results =
     imports.length > 0 ? createImportingCache(store.results, imports, lazy, warnOnce, o) : store.results;
   const inline = wantsInlineCache(req.cacheTo ?? [], req.buildArgs ?? {});
+  // Stores a CacheSpec handed over belong to the caller; the ones built from attributes are ours.
+  const handedOver = new Set([...(req.cacheTo ?? []), ...(req.cacheFrom ?? [])].map((c) => c.store));
+  const created = [...exports, ...imports].map((c) => c.store).filter((store) => !handedOver.has(store));
   return {
     results,
+    async close() {
+      await Promise.allSettled(created.map((store) => store.close?.()));
+    },
     async withInlineCache(config, graph, o) {
       if (!inline) return config;
       try {

@@ -70,7 +70,7 @@ describe("remote cache type=gha (testkit's Actions cache service on loopback)", 
   it("mode=min: every step CACHED, and only the final stage's layer blobs are downloaded", async () => {
     const out = join(tmp.path, "second.tar");
     const before = blobGets();
-    const { events, layersRead } = await importBuild(
+    const { events, layersRead, storesClosed } = await importBuild(
       f,
       "min",
       { type: "gha", attrs: { scope: "main" } },
@@ -82,6 +82,8 @@ describe("remote cache type=gha (testkit's Actions cache service on loopback)", 
     expect(layers).toHaveLength(3);
     expect([...layersRead].sort()).toEqual([...layers].sort());
     expect(layers).toEqual(await imageLayers(join(tmp.path, "first.tar")));
+    // The build closed the store it created for --cache-from.
+    expect(storesClosed).toBe(1);
     // The service saw the three layer downloads plus the index and the cache config, nothing more.
     const gets = blobGets() - before;
     expect(gets).toBeGreaterThanOrEqual(layers.length + 1);

@@ -101,7 +101,7 @@ describe("remote cache type=s3 (fauxqs on loopback): export, wipe the store, imp
   it("mode=min: every step CACHED, and only the final stage's layer blobs are downloaded", async () => {
     const out = join(tmp.path, "second.tar");
     const before = s3.requests.length;
-    const { events, layersRead } = await importBuild(
+    const { events, layersRead, storesClosed } = await importBuild(
       f,
       "min",
       { type: "s3", attrs: attrs({ name: "main" }) },
@@ -113,6 +113,8 @@ describe("remote cache type=s3 (fauxqs on loopback): export, wipe the store, imp
     expect(layers).toHaveLength(3);
     expect([...layersRead].sort()).toEqual([...layers].sort());
     expect(layers).toEqual(await imageLayers(join(tmp.path, "first.tar")));
+    // The build closed the store it created for --cache-from.
+    expect(storesClosed).toBe(1);
     // The server's own log agrees: the three layers and nothing else of the blobs.
     const blobGets = s3.requests
       .slice(before)

@@ -104,8 +104,8 @@ export async function startRequestLoggingS3(): Promise<RequestLoggingS3> {
   };
 }
 
-/** The CLI's backend table, with every created store counting which layer blobs it reads. */
-function countingModules(layersRead: string[]): CacheModules {
+/** The CLI's backend table, with every created store counting which layer blobs it reads and closes. */
+function countingModules(layersRead: string[], closed: { count: number }): CacheModules {
   const table: Record<string, CacheBackendModule> = {};
   for (const [type, module] of Object.entries(CACHE_BACKENDS)) {
     if (!module) continue;
@@ -113,16 +113,20 @@ function countingModules(layersRead: string[]): CacheModules {
       ...module,
       backend(options, context) {
         const backend = module.backend(options, context);
-        return { ...backend, create: () => counting(backend.create(), layersRead) };
+        return { ...backend, create: () => counting(backend.create(), layersRead, closed) };
       },
     };
   }
   return table;
 }
 
-function counting(inner: BlobStore, layersRead: string[]): BlobStore {
+function counting(inner: BlobStore, layersRead: string[], closed: { count: number }): BlobStore {
   return {
     ...inner,
+    async close() {
+      closed.count++;
+      await inner.close?.();
+    },
     read(desc: Descriptor, o): Promise<Readable> {
       if (desc.mediaType !== CACHE_CONFIG_MEDIA_TYPE) layersRead.push(desc.digest);
       return inner.read(desc, o);
@@ -133,6 +137,8 @@ function counting(inner: BlobStore, layersRead: string[]): BlobStore {
 export interface ImportResult {
   readonly events: { type: string; name?: string; message?: string }[];
   readonly layersRead: string[];
+  /** How many of the stores the build created it closed again. */
+  readonly storesClosed: number;
 }
 
 /** A build in this process on a fresh store with `--cache-from` only, through the CLI's backends. */
@@ -143,8 +149,12 @@ export async function importBuild(
   extra: { target?: string; out?: string; ctx?: string } = {},
 ): Promise<ImportResult> {
   const layersRead: string[] = [];
+  const closed = { count: 0 };
   const events: ProgressEvent[] = [];
-  const builder = createBuilder({ root: join(f.dir, `store-${name}`), caches: countingModules(layersRead) });
+  const builder = createBuilder({
+    root: join(f.dir, `store-${name}`),
+    caches: countingModules(layersRead, closed),
+  });
   try {
     await builder.build({
       contextDir: extra.ctx ?? f.ctx,
@@ -157,7 +167,7 @@ export async function importBuild(
   } finally {
     await builder.close();
   }
-  return { events: events as ImportResult["events"], layersRead };
+  return { events: events as ImportResult["events"], layersRead, storesClosed: closed.count };
 }
 
 /** Steps the user sees ([stage n/m] …), not [internal] loads. */
