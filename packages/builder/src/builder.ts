@@ -31,7 +31,7 @@ import { materializingResolver } from "./ops/lazy-inputs.js";
 import { createOpResolver } from "./ops/resolver.js";
 import { type Entitlement, preflight } from "./preflight.js";
 import { isPushOnly, mountingPusher, pushView } from "./push.js";
-import { prepareBuildCaches } from "./remote-cache.js";
+import { type BuildCaches, prepareBuildCaches } from "./remote-cache.js";
 import { openSshAgents, type SshSource } from "./ssh/agents.js";
 import { defaultRoot, type LocalStore, openLocalStore, type SnapshotterChoice } from "./store.js";
 
@@ -125,6 +125,20 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
   };
 
   async function build(req: BuildRequest, o: CallOptions = {}): Promise<Record<string, string>> {
+    const opened: BuildCaches[] = [];
+    try {
+      return await buildOnce(req, o, opened);
+    } finally {
+      // Remote cache stores (HTTP agents, SDK clients) live for one build.
+      for (const caches of opened) await caches.close();
+    }
+  }
+
+  async function buildOnce(
+    req: BuildRequest,
+    o: CallOptions,
+    opened: BuildCaches[],
+  ): Promise<Record<string, string>> {
     const progress = req.progress ?? { write() {} };
     const platform = req.platform ?? hostPlatform();
     const s = await store(o);
@@ -137,6 +151,7 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       { ...o, progress },
       { registryClient: registryClient() },
     );
+    opened.push(caches);
     const dockerfile = resolve(req.dockerfile ?? join(req.contextDir, "Dockerfile"));
     const file = await readBuildFile(dockerfile);
     const ignoreFile =

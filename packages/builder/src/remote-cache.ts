@@ -49,6 +49,8 @@ export interface BuildCaches {
   openRemote(layer: Layer, o?: CallOptions): Promise<Readable | undefined>;
   /** Set when a `--cache-to`/`--cache-from` says `cache-mounts=true`: RUN steps report their cache mounts. */
   readonly cacheMounts?: CacheMountHooks;
+  /** Closes the stores this build created (not the ones a `CacheSpec.store` handed over). */
+  close(): Promise<void>;
 }
 
 /**
@@ -69,17 +71,19 @@ export function prepareBuildCaches(
 ): BuildCaches {
   const table = { ...defaultCacheModules(), ...modules };
   const env = process.env;
-  const exports: ResolvedCacheExport[] = (req.cacheTo ?? [])
-    .filter((c) => c.type !== "inline")
-    .map((c) => resolveCacheExport(c, table, env, context));
-  const imports = (req.cacheFrom ?? []).map((c) => resolveCacheImport(c, table, env, context));
-  const lazy = createLazyRefFactory({ refs: store.refs, content: store.content });
   const said = new Set<string>();
   const warnOnce = (message: string) => {
     if (said.has(message)) return;
     said.add(message);
     warn(message);
   };
+  // Backends' own warnings (a throttled service, a skipped upload) belong to the build's output too.
+  const backendContext: CacheBackendContext = { ...context, warn: warnOnce };
+  const exports: ResolvedCacheExport[] = (req.cacheTo ?? [])
+    .filter((c) => c.type !== "inline")
+    .map((c) => resolveCacheExport(c, table, env, backendContext));
+  const imports = (req.cacheFrom ?? []).map((c) => resolveCacheImport(c, table, env, backendContext));
+  const lazy = createLazyRefFactory({ refs: store.refs, content: store.content });
   const results =
     imports.length > 0 ? createImportingCache(store.results, imports, lazy, warnOnce, o) : store.results;
   const inline = wantsInlineCache(req.cacheTo ?? [], req.buildArgs ?? {});
@@ -90,11 +94,17 @@ export function prepareBuildCaches(
     );
   }
   const cacheMounts = cacheMountHooks(store, exports, imports, warnOnce, o.progress);
+  // Stores a CacheSpec handed over belong to the caller; the ones built from attributes are ours.
+  const handedOver = new Set([...(req.cacheTo ?? []), ...(req.cacheFrom ?? [])].map((c) => c.store));
+  const created = [...exports, ...imports].map((c) => c.store).filter((store) => !handedOver.has(store));
   return {
     results,
     registrySources: registrySourcesOf(req.cacheFrom ?? []),
     openRemote: (layer, ro) => lazy.open(layer, ro),
     ...(cacheMounts ? { cacheMounts: cacheMounts.hooks } : {}),
+    async close() {
+      await Promise.allSettled(created.map((store) => store.close?.()));
+    },
     async withInlineCache(config, graph, o) {
       if (!inline) return config;
       try {

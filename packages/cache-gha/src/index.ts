@@ -17,11 +17,14 @@ export { createGhaBlobStore } from "./store.js";
 
 /** `type=gha` as a CacheBackend: `create()` does no I/O; the store connects on first use. */
 export function ghaCache(options: GhaCacheOptions): CacheBackend<GhaCacheOptions> {
-  return { type: "gha", options, create: () => createGhaBlobStore(options) };
+  // BuildKit's gha exporter names its index entries after the scope (`index-<scope>-1-…`).
+  return { type: "gha", options, pointerNames: [options.scope], create: () => createGhaBlobStore(options) };
 }
 
 export const ghaCacheModule: CacheBackendModule<GhaCacheOptions> = {
   type: "gha",
   parseAttrs: parseGhaAttrs,
-  backend: ghaCache,
+  // Throttling and size-budget warnings go to the build's output unless the options name a receiver.
+  backend: (options, context) =>
+    ghaCache(context?.warn && !options.onWarning ? { ...options, onWarning: context.warn } : options),
 };

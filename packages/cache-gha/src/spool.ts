@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
-import { type Descriptor, digestHex, KilnError, throwIfAborted } from "@kiln/core";
+import { type Descriptor, digestHex, isKilnError, KilnError, throwIfAborted } from "@kiln/core";
 import type { BlobSource } from "./api.js";
 
 export interface SpooledBlob extends BlobSource {
@@ -30,6 +30,12 @@ export async function spoolVerified(
   const release = async () => {
     if (file) await rm(file.dir, { recursive: true, force: true });
   };
+  // A stalled body never yields again, so the loop below only notices an abort if the body is
+  // destroyed under it; the destroy wakes the pending read with an error.
+  const onAbort = () =>
+    body.destroy(new KilnError("CANCELED", "operation canceled", { cause: signal?.reason }));
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener("abort", onAbort, { once: true });
   try {
     for await (const chunk of body) {
       throwIfAborted(signal);
@@ -57,7 +63,13 @@ export async function spoolVerified(
     file?.out.destroy();
     await release();
     if (signal?.aborted) throw new KilnError("CANCELED", "operation canceled", { cause: signal.reason });
-    throw err;
+    if (isKilnError(err)) throw err;
+    const message = err instanceof Error ? err.message : String(err);
+    throw new KilnError("INTERNAL", `blob ${desc.digest}: reading the blob to upload failed: ${message}`, {
+      cause: err,
+    });
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
   }
   const actual = hash.digest("hex");
   if (size !== desc.size || actual !== digestHex(desc.digest)) {

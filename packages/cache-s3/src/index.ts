@@ -1,4 +1,5 @@
 import type { CacheBackend, CacheBackendModule } from "@kiln/core";
+import { createS3BlobStore } from "./lazy-store.js";
 import {
   parseS3Attrs,
   type ResolvedS3CacheOptions,
@@ -6,9 +7,9 @@ import {
   S3_CACHE_TYPE,
   type S3CacheOptions,
 } from "./options.js";
-import { createS3BlobStore } from "./store.js";
 
 export { s3Error } from "./errors.js";
+export { createS3BlobStore } from "./lazy-store.js";
 export {
   DEFAULT_TOUCH_REFRESH_MS,
   parseS3Attrs,
@@ -18,7 +19,7 @@ export {
   type S3CacheOptions,
   type S3Credentials,
 } from "./options.js";
-export { createS3BlobStore, type S3StoreTuning } from "./store.js";
+export type { S3StoreTuning } from "./store.js";
 
 /** An S3 cache backend with its defaults filled in; `create()` connects lazily. */
 export interface S3CacheBackend extends CacheBackend<ResolvedS3CacheOptions> {

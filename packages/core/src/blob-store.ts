@@ -66,6 +66,25 @@ export interface CacheBackend<O = unknown> {
   readonly type: string;
   readonly options: O;
   create(): BlobStore;
+  /**
+   * The pointer (cache index) names this backend's options select, when they select any (S3 `name=a;b`,
+   * GHA `scope`): an export writes each, an import reads the first. Absent: derived from the attributes.
+   */
+  readonly pointerNames?: readonly string[];
+  /** How many blobs an exporter should upload at once (S3 `upload_parallelism`); absent: its default. */
+  readonly uploadParallelism?: number;
+}
+
+/** What the build shares with the backends it creates, so a cache talks to services as the rest of the build does. */
+export interface CacheBackendContext {
+  /** Reports a non-fatal problem (throttling, a skipped blob) as a build warning. */
+  readonly warn?: (message: string) => void;
+  /**
+   * The builder's `@kiln/registry` client (Docker credentials, kiln.toml's TLS/plain-HTTP settings,
+   * cached tokens); core sits below that package, so it is typed loosely here and checked by the
+   * backend that uses it.
+   */
+  readonly registryClient?: unknown;
 }
 
 export interface CacheBackendModule<O = unknown> {
@@ -73,14 +92,4 @@ export interface CacheBackendModule<O = unknown> {
   /** Strict parser for the CLI's `type=…,k=v` form (BuildKit attribute names); env supplies fallbacks. */
   parseAttrs(attrs: Readonly<Record<string, string>>, env: Readonly<Record<string, string | undefined>>): O;
   backend(options: O, context?: CacheBackendContext): CacheBackend<O>;
-}
-
-/**
- * What the builder shares with the backends of one build, so a cache talks to services the way the
- * rest of the build does. `registryClient` is the builder's `@kiln/registry` client (Docker
- * credentials, kiln.toml's TLS/plain-HTTP settings, cached tokens); core sits below that package, so
- * it is typed loosely here and checked by the backend that uses it.
- */
-export interface CacheBackendContext {
-  readonly registryClient?: unknown;
 }

@@ -50,6 +50,7 @@ export async function runCacheExports(
           name,
           layout: exp.layout,
           ...(exp.touchAfterMs !== undefined ? { touchAfterMs: exp.touchAfterMs } : {}),
+          ...(exp.uploadParallelism !== undefined ? { parallelism: exp.uploadParallelism } : {}),
           ...(o?.signal ? { signal: o.signal } : {}),
           openBlob: async (layer, lo) => {
             step.status(`writing layer ${layer.blob.digest}`);

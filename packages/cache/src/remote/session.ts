@@ -1,5 +1,6 @@
 import {
   type BlobStore,
+  type CacheBackend,
   type CacheBackendContext,
   type CacheBackendModule,
   type CallOptions,
@@ -20,10 +21,15 @@ import { type CacheMountOptions, parseCacheMountAttrs, withoutCacheMountAttrs } 
 import { cacheStep } from "./progress.js";
 import type { CacheLayout } from "./write.js";
 
-/** One `--cache-to` / `--cache-from` entry; library users may hand over a ready `store`. */
+/**
+ * One `--cache-to` / `--cache-from` entry. Library users may hand over a configured `backend` (e.g.
+ * `s3Cache({ bucket, region })`: its pointer names and upload parallelism apply, `attrs` still carry
+ * `mode`/`ignore-error`) or a ready `store`.
+ */
 export interface CacheSpec {
   readonly type: string;
   readonly attrs: Readonly<Record<string, string>>;
+  readonly backend?: CacheBackend;
   readonly store?: BlobStore;
 }
 
@@ -52,6 +58,8 @@ export interface ResolvedCacheExport {
   readonly touchAfterMs?: number;
   /** `cache-mounts=true`: `RUN --mount=type=cache` contents go along (kiln's own attribute). */
   readonly cacheMounts?: CacheMountOptions;
+  /** Blobs uploaded at once, when the backend asks for a number (S3 `upload_parallelism`). */
+  readonly uploadParallelism?: number;
   readonly warnings: readonly string[];
 }
 
@@ -64,13 +72,14 @@ export interface ResolvedCacheImport {
   readonly cacheMounts?: CacheMountOptions;
 }
 
-function storeFor(
+function backendFor(
   spec: CacheSpec,
   modules: CacheModules,
   env: Readonly<Record<string, string | undefined>>,
   context: CacheBackendContext,
-) {
-  if (spec.store) return spec.store;
+): { store: BlobStore; backend?: CacheBackend } {
+  if (spec.store) return { store: spec.store };
+  if (spec.backend) return { store: spec.backend.create(), backend: spec.backend };
   const module = modules[spec.type];
   if (!module) {
     if (SEPARATE_PACKAGES.has(spec.type)) {
@@ -83,7 +92,14 @@ function storeFor(
     });
   }
   // kiln's cache-mounts attributes mean the same on every backend; backends never see them.
-  return module.backend(module.parseAttrs(withoutCacheMountAttrs(spec.attrs), env), context).create();
+  const backend = module.backend(module.parseAttrs(withoutCacheMountAttrs(spec.attrs), env), context);
+  return { store: backend.create(), backend };
+}
+
+/** The backend's own pointer names when it reports them (its parsed options are the truth), else the attributes'. */
+function namesOf(spec: CacheSpec, backend: CacheBackend | undefined): readonly string[] {
+  const own = backend?.pointerNames;
+  return own && own.length > 0 ? own : pointerNames(spec.type, spec.attrs);
 }
 
 /** Validates `--cache-to` entries before the build starts (bad attributes fail fast). */
@@ -109,10 +125,11 @@ export function resolveCacheExport(
   }
   const imageManifest = parseBool(a["image-manifest"], "image-manifest") ?? true;
   const cacheMounts = parseCacheMountAttrs(a);
+  const { store, backend } = backendFor(spec, modules, env, context);
   return {
     type: spec.type,
-    store: storeFor(spec, modules, env, context),
-    names: pointerNames(spec.type, a),
+    store,
+    names: namesOf(spec, backend),
     label: labelOf(spec),
     mode,
     ignoreError: parseBool(a["ignore-error"], "ignore-error") ?? true,
@@ -121,6 +138,7 @@ export function resolveCacheExport(
       ? { touchAfterMs: parseDuration(a.touch_refresh, "touch_refresh") }
       : {}),
     ...(cacheMounts ? { cacheMounts } : {}),
+    ...(backend?.uploadParallelism !== undefined ? { uploadParallelism: backend.uploadParallelism } : {}),
     warnings,
   };
 }
@@ -135,11 +153,12 @@ export function resolveCacheImport(
   if (digest !== undefined && !isDigest(digest)) {
     throw new KilnError("INVALID_ARGUMENT", `cache digest=${JSON.stringify(digest)} is not a sha256 digest`);
   }
-  const name = pointerNames(spec.type, spec.attrs)[0] ?? "latest";
   const cacheMounts = parseCacheMountAttrs(spec.attrs);
+  const { store, backend } = backendFor(spec, modules, env, context);
+  const name = namesOf(spec, backend)[0] ?? "latest";
   return {
     type: spec.type,
-    store: storeFor(spec, modules, env, context),
+    store,
     name,
     ...(digest ? { digest } : {}),
     label: labelOf(spec),
