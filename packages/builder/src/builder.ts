@@ -1,6 +1,6 @@
 import { accessSync, constants } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { delimiter, dirname, isAbsolute, join, resolve } from "node:path";
+import { delimiter, isAbsolute, join, resolve } from "node:path";
 import type { CacheModules, CacheSpec } from "@kiln/cache";
 import {
   type CacheGraph,
@@ -17,7 +17,7 @@ import {
 import { createRuncExecutor } from "@kiln/executor";
 import { exporterFor, type ImagePusher } from "@kiln/exporter-oci";
 import { createDockerfileFrontend } from "@kiln/frontend-dockerfile";
-import { parseGitRef } from "@kiln/llb";
+import { marshal, parseGitRef } from "@kiln/llb";
 import {
   createDockerCredentialStore,
   createRegistryClient,
@@ -27,9 +27,11 @@ import {
 } from "@kiln/registry";
 import { createSolver, vertexGraph } from "@kiln/solver";
 import { createBridge } from "./bridge.js";
+import { readBuildFiles } from "./build-files.js";
 import { createImageResolver, type ImageResolver } from "./image-resolver.js";
 import { materializingResolver } from "./ops/lazy-inputs.js";
 import { createOpResolver } from "./ops/resolver.js";
+import type { OpEnvironment } from "./ops/types.js";
 import { type Entitlement, preflight } from "./preflight.js";
 import { prepareBuildCaches } from "./remote-cache.js";
 import { openSshAgents, type SshSource } from "./ssh/agents.js";
@@ -65,6 +67,12 @@ export interface OutputSpec {
 
 export interface BuildRequest {
   readonly contextDir: string;
+  /**
+   * A git reference or http(s) URL used as the main context instead of `contextDir` (buildx
+   * `build <URL>`); `dockerfile` is then a path inside it. An http(s) file that is not an archive is
+   * the Dockerfile itself.
+   */
+  readonly contextUrl?: string;
   /** Dockerfile path; default `<contextDir>/Dockerfile`. */
   readonly dockerfile?: string;
   readonly target?: string;
@@ -136,17 +144,42 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       (message) => progress.write({ type: "warning", message, time: Date.now() }),
       { ...o, progress },
     );
-    const dockerfile = resolve(req.dockerfile ?? join(req.contextDir, "Dockerfile"));
-    const file = await readBuildFile(dockerfile);
-    const ignoreFile =
-      (await readOptional(`${dockerfile}.dockerignore`)) ??
-      (await readOptional(join(req.contextDir, ".dockerignore")));
-
-    const localDirs = new Map<string, string>([
-      ["context", req.contextDir],
-      ["dockerfile", dirname(dockerfile)],
-    ]);
-    const attrs: Record<string, string> = { filename: file.name };
+    const images = createImageResolver({ content: s.content, registry: registryClient() });
+    const bridge = createBridge(progress, images);
+    const env = {
+      refs: s.refs,
+      content: s.content,
+      fileDigests: s.fileDigests,
+      localDirs: new Map<string, string>(),
+      ociStores: bridge.ociStores,
+      storeRoot: s.root,
+      secret: (id: string) => readSecret(req.secrets?.[id]),
+      ...(executor ? { executor } : {}),
+      registry: registryClient(),
+    };
+    const solverFor = (e: OpEnvironment) =>
+      createSolver<Ref>({
+        resolveOp: materializingResolver(createOpResolver(e)),
+        cache: caches.results,
+        ...(options.parallelism ? { parallelism: options.parallelism } : {}),
+      });
+    // A remote context is solved before the frontend runs: its Dockerfile lives in it.
+    const files = await readBuildFiles(
+      req,
+      async (state, so) => {
+        const definition = marshal(state, { platform, localUniqueId: "kiln" });
+        const solved = await solverFor(env).solve(vertexGraph(definition), {
+          progress,
+          ...(so?.signal ? { signal: so.signal } : {}),
+        });
+        return solved.result;
+      },
+      o,
+    );
+    const { file, ignoreFile } = files;
+    const localDirs = env.localDirs;
+    for (const [name, dir] of files.localDirs) localDirs.set(name, dir);
+    const attrs: Record<string, string> = { ...files.attrs, filename: file.name };
     if (req.target) attrs.target = req.target;
     if (req.noCache) attrs["no-cache"] = "";
     for (const [k, v] of Object.entries(req.buildArgs ?? {})) attrs[`build-arg:${k}`] = v;
@@ -160,8 +193,6 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       } else attrs[`context:${name}`] = value;
     }
 
-    const images = createImageResolver({ content: s.content, registry: registryClient() });
-    const bridge = createBridge(progress, images);
     const solved = await frontend.solve(
       { attrs, file, ...(ignoreFile ? { ignoreFile } : {}), platform, bridge },
       o,
@@ -174,23 +205,7 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       sshIds: new Set(Object.keys(req.ssh ?? {})),
     });
     const ssh = req.ssh && Object.keys(req.ssh).length > 0 ? await openSshAgents(req.ssh) : undefined;
-    const env = {
-      refs: s.refs,
-      content: s.content,
-      fileDigests: s.fileDigests,
-      localDirs,
-      ociStores: bridge.ociStores,
-      storeRoot: s.root,
-      secret: (id: string) => readSecret(req.secrets?.[id]),
-      ...(ssh ? { ssh } : {}),
-      ...(executor ? { executor } : {}),
-      registry: registryClient(),
-    };
-    const solver = createSolver<Ref>({
-      resolveOp: materializingResolver(createOpResolver(env)),
-      cache: caches.results,
-      ...(options.parallelism ? { parallelism: options.parallelism } : {}),
-    });
+    const solver = solverFor({ ...env, ...(ssh ? { ssh } : {}) });
     let result: Ref;
     let cacheGraph: CacheGraph<Ref>;
     try {
@@ -268,26 +283,6 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
 }
 
 // --- Internal helpers ---
-
-async function readBuildFile(path: string): Promise<{ name: string; data: Uint8Array }> {
-  try {
-    return { name: path, data: await readFile(path) };
-  } catch (cause) {
-    throw new KilnError("NOT_FOUND", `cannot read Dockerfile ${path}`, {
-      cause,
-      hint: "pass the right path with -f/--file, or run kiln build in the directory that holds the Dockerfile",
-    });
-  }
-}
-
-async function readOptional(path: string): Promise<Uint8Array | undefined> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new KilnError("PERMISSION_DENIED", `cannot read ${path}`, { cause: err });
-  }
-}
 
 function withLocation(
   err: unknown,

@@ -1,6 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { type Builder, ENTITLEMENTS } from "@kiln/builder";
+import { type Builder, ENTITLEMENTS, isRemoteContext } from "@kiln/builder";
 import { KilnError, parsePlatform } from "@kiln/core";
 import {
   parseAllow,
@@ -12,6 +12,7 @@ import {
   parseSsh,
 } from "./parse-flags.js";
 import { createRenderer, type ProgressMode } from "./progress/renderers.js";
+import { readStdinContext } from "./stdin-context.js";
 
 export interface BuildFlags {
   file?: string;
@@ -67,14 +68,19 @@ export async function runBuild(
     ...flags.importCache.map((v) => parseCacheSpec(v, "--import-cache")),
   ];
   if (flags.push) outputs.push({ type: "registry", attrs: {} });
+  const fromStdin = await readStdinContext(context, flags.file, process.stdin);
+  // buildx: a git reference or an http(s) URL is the context itself, -f a path inside it.
+  const contextUrl = !fromStdin && isRemoteContext(context) ? context : undefined;
+  const contextDir = fromStdin?.contextDir ?? resolve(contextUrl ? "." : context);
+  const dockerfile = fromStdin?.dockerfile ?? (contextUrl ? flags.file : flags.file && resolve(flags.file));
   const renderer = createRenderer(flags.progress as ProgressMode);
-  const contextDir = resolve(context);
   let response: Record<string, string>;
   try {
     response = await builder.build(
       {
         contextDir,
-        ...(flags.file ? { dockerfile: resolve(flags.file) } : {}),
+        ...(contextUrl ? { contextUrl } : {}),
+        ...(dockerfile ? { dockerfile } : {}),
         ...(flags.target ? { target: flags.target } : {}),
         buildArgs: parseKeyValues(flags.buildArg, "--build-arg", process.env),
         buildContexts: parseBuildContexts(flags.buildContext),
@@ -94,6 +100,7 @@ export async function runBuild(
     );
   } finally {
     renderer.done();
+    await fromStdin?.cleanup();
   }
   if (flags.iidfile) {
     const id = response["containerimage.config.digest"] ?? response["containerimage.digest"] ?? "";

@@ -41,7 +41,7 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
 program
   .command("build")
   .description("build an image from a Dockerfile (docker buildx build flags)")
-  .argument("[context]", "build context directory", ".")
+  .argument("[context]", "build context: a directory, a git or https URL, or - (stdin)", ".")
   .option("-f, --file <path>", "name of the Dockerfile (default: CONTEXT/Dockerfile)")
   .option("-t, --tag <name>", "name and optionally a tag (name:tag); repeatable", collect, [])
   .option("--target <stage>", "set the target build stage to build")

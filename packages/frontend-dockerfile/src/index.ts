@@ -1,4 +1,5 @@
 export { convertDockerfile, createDockerfileFrontend, FRONTEND_NAME } from "./convert/frontend.js";
+export { remoteHttpDownload, remoteMainContext } from "./convert/named-context.js";
 export {
   type Outline,
   type OutlineArg,

@@ -26,7 +26,7 @@ import { createBuildArgs, platformArgs, proxyEnvFromBuildArgs } from "./args.js"
 import { dispatchCopy } from "./copy.js";
 import { applyDirectives } from "./directives.js";
 import { dispatchMetadata } from "./metadata.js";
-import { remoteNamedContext } from "./named-context.js";
+import { remoteMainContext, remoteNamedContext } from "./named-context.js";
 import { dispatchRun } from "./run.js";
 import type { ConvertContext, StageState } from "./stage-state.js";
 import { planStages } from "./stages.js";
@@ -67,11 +67,15 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
   const created = (epoch && /^\d+$/.test(epoch) ? new Date(Number(epoch) * 1000) : new Date()).toISOString();
 
   const ignorePatterns = req.ignoreFile ? parseIgnoreFile(req.ignoreFile) : [];
-  const context = local("context", {
-    sharedKeyHint: "context",
-    ...(ignorePatterns.length ? { excludePatterns: ignorePatterns } : {}),
-    customName: "[internal] load build context",
-  });
+  // A URL as the main context (buildx `build <git or https URL>`) replaces the local directory.
+  const keepGitDir = /^(1|true)$/i.test(buildArgs.get("BUILDKIT_CONTEXT_KEEP_GIT_DIR") ?? "");
+  const context =
+    (req.attrs.context ? remoteMainContext(req.attrs.context, { keepGitDir }) : undefined) ??
+    local("context", {
+      sharedKeyHint: "context",
+      ...(ignorePatterns.length ? { excludePatterns: ignorePatterns } : {}),
+      customName: "[internal] load build context",
+    });
 
   const baseImages = new Map<number, BaseImageInfo>();
   const platformMismatches: [string, Platform, Platform, SourceLocation][] = [];
