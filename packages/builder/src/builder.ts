@@ -8,6 +8,7 @@ import {
   type Executor,
   type Frontend,
   hostPlatform,
+  type ImageConfig,
   isKilnError,
   KilnError,
   type Platform,
@@ -105,6 +106,12 @@ export type SecretSource =
 
 export interface Builder {
   build(req: BuildRequest, o?: CallOptions): Promise<Record<string, string>>;
+  /**
+   * Looks up an image's config without pulling layers (for `--call=check|outline`): `ref` is
+   * `docker-image://<name>`, a plain image name or `oci-layout://<path>[:tag|@digest]`. Registry
+   * manifests and configs are kept in the store, so a digest seen before needs no network.
+   */
+  resolveImageConfig(ref: string, platform: Platform, o?: CallOptions): Promise<ImageConfig>;
   /** Removes every cache record and snapshot. */
   prune(o?: CallOptions): Promise<{ removed: number }>;
   close(): Promise<void>;
@@ -206,14 +213,16 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
     });
     const ssh = req.ssh && Object.keys(req.ssh).length > 0 ? await openSshAgents(req.ssh) : undefined;
     const solver = solverFor({ ...env, ...(ssh ? { ssh } : {}) });
-    let result: Ref;
-    let cacheGraph: CacheGraph<Ref>;
+    let result: Ref = s.refs.empty;
+    let cacheGraph: CacheGraph<Ref> = { byKey: new Map(), root: [] };
     try {
-      ({ result, cacheGraph } = await solver.solve(vertexGraph(solved.definition), {
-        progress,
-        ...(o.signal ? { signal: o.signal } : {}),
-        ...(req.noCache ? { noCache: true } : {}),
-      }));
+      // A target with no filesystem op (FROM scratch plus metadata) is the empty tree, as in BuildKit.
+      if (solved.definition.def.length > 0)
+        ({ result, cacheGraph } = await solver.solve(vertexGraph(solved.definition), {
+          progress,
+          ...(o.signal ? { signal: o.signal } : {}),
+          ...(req.noCache ? { noCache: true } : {}),
+        }));
     } catch (err) {
       throw withLocation(err, solved.locations);
     } finally {
@@ -257,6 +266,15 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
 
   return {
     build,
+    async resolveImageConfig(ref, platform, o = {}) {
+      const bridge = ref.startsWith("oci-layout://")
+        ? createBridge({ write() {} })
+        : createBridge(
+            { write() {} },
+            createImageResolver({ content: (await store(o)).content, registry: registryClient() }),
+          );
+      return (await bridge.resolveImage(ref, platform, o)).config;
+    },
     async prune(o) {
       const s = await store(o);
       s.metadata.clear();

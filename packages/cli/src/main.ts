@@ -1,5 +1,5 @@
 import { createBuilder, type SnapshotterChoice } from "@kiln/builder";
-import { isKilnError, KilnError, redactCredentials } from "@kiln/core";
+import { isKilnError, KilnError, type Platform, redactCredentials } from "@kiln/core";
 import { createDockerCredentialStore } from "@kiln/registry";
 import { Command, Option } from "commander";
 import { type BuildFlags, runBuild } from "./build-command.js";
@@ -125,10 +125,6 @@ program
       flags: BuildFlags & { root?: string; ociRuntime?: string; snapshotter?: SnapshotterChoice },
     ) => {
       const call = flags.check ? "check" : (flags.call ?? "build");
-      if (call.split(",")[0]?.trim().toLowerCase() !== "build") {
-        process.exitCode = await runCall(call, context, flags);
-        return;
-      }
       const registry = registryConfig();
       const builder = createBuilder({
         caches: CACHE_BACKENDS,
@@ -138,6 +134,13 @@ program
         ...(flags.snapshotter ? { snapshotter: flags.snapshotter } : {}),
       });
       try {
+        if (call.split(",")[0]?.trim().toLowerCase() !== "build") {
+          // Subrequests look base images up (configs only, no layers), as BuildKit does.
+          const lookup = (ref: string, platform: Platform) =>
+            builder.resolveImageConfig(ref, platform, { signal: controller.signal });
+          process.exitCode = await runCall(call, context, flags, process.stdout, lookup);
+          return;
+        }
         await runBuild(builder, context, flags, controller.signal);
       } finally {
         await builder.close();

@@ -205,7 +205,7 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
 }
 
 /** BuildKit's config for `FROM scratch`. */
-function emptyImage(platform: Platform): ImageConfig {
+export function emptyImage(platform: Platform): ImageConfig {
   return {
     architecture: platform.architecture,
     os: platform.os,
@@ -243,7 +243,7 @@ async function resolveImage(
 }
 
 /** `context:<name>` for the reference as written, then its normalised forms (like buildx). */
-function namedContext(attrs: Readonly<Record<string, string>>, ref: string): string | undefined {
+export function namedContext(attrs: Readonly<Record<string, string>>, ref: string): string | undefined {
   const candidates = [ref];
   const noTag = ref.replace(/:[^/:@]+$/, "");
   if (!ref.includes("@") && noTag === ref) candidates.push(`${ref}:latest`);
@@ -258,7 +258,7 @@ function namedContext(attrs: Readonly<Record<string, string>>, ref: string): str
 }
 
 /** Adds the instruction's location to an error that has none (lexer and resolver errors). */
-function withLocation(err: unknown, location: SourceLocation): unknown {
+export function withLocation(err: unknown, location: SourceLocation): unknown {
   if (!(err instanceof KilnError) || err.location) return err;
   // A word the shell lexer could not process: point at it when it is on the instruction's line.
   const word = err.details?.word;
@@ -273,7 +273,7 @@ function withLocation(err: unknown, location: SourceLocation): unknown {
 }
 
 /** ONBUILD trigger texts of a base config, parsed as instructions located at the stage's FROM line. */
-function onbuildTriggers(
+export function onbuildTriggers(
   config: ImageConfig,
   base: string,
   at: SourceLocation,
