@@ -63,8 +63,17 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
     req.attrs.target,
     (name) => namedContext(req.attrs, name) !== undefined,
   );
-  const epoch = buildArgs.get("SOURCE_DATE_EPOCH");
-  const created = (epoch && /^\d+$/.test(epoch) ? new Date(Number(epoch) * 1000) : new Date()).toISOString();
+  // SOURCE_DATE_EPOCH: the build arg, else the default of a global ARG (BuildKit reads both).
+  const epoch = buildArgs.get("SOURCE_DATE_EPOCH") ?? globalArgs.get("SOURCE_DATE_EPOCH");
+  if (epoch && !/^\d+$/.test(epoch)) {
+    const arg = stages.metaArgs.find((cmd) => cmd.args.some((a) => a.key === "SOURCE_DATE_EPOCH"));
+    throw new KilnError("INVALID_ARGUMENT", `invalid SOURCE_DATE_EPOCH: ${epoch}`, {
+      hint: "SOURCE_DATE_EPOCH is a Unix timestamp in seconds",
+      ...(arg && !buildArgs.get("SOURCE_DATE_EPOCH") ? { location: arg.location } : {}),
+    });
+  }
+  // RFC 3339 like BuildKit's: whole seconds print without a fraction.
+  const created = (epoch ? new Date(Number(epoch) * 1000) : new Date()).toISOString().replace(".000Z", "Z");
 
   const ignorePatterns = req.ignoreFile ? parseIgnoreFile(req.ignoreFile) : [];
   // A URL as the main context (buildx `build <git or https URL>`) replaces the local directory.
@@ -170,6 +179,8 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
 
   const target = ctx.stageResult(plan.target);
   const config = target.config;
+  // With SOURCE_DATE_EPOCH the image's own time is the epoch too, like its history (BuildKit).
+  if (epoch) config.created = created;
   const labels = Object.entries(req.attrs).filter(([k]) => k.startsWith("label:"));
   if (labels.length) {
     config.config ??= {};
