@@ -5,6 +5,7 @@
  */
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { hostPlatform } from "@kiln/core";
 import { makeTempDir, type TempDir } from "@kiln/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { busybox, kiln, run } from "./e2e-helpers.test-helpers.js";
@@ -233,4 +234,63 @@ describe("ported from BuildKit's Dockerfile integration tests", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("dockerfile contains no stages to build");
   }, 30_000);
+
+  it("testOnBuildHeredoc, testExportedHistory: ONBUILD triggers run (heredocs too) and leave history entries", async () => {
+    const base = await context(
+      'FROM busybox\nONBUILD RUN <<EOF\necho "from the trigger" > /onbuild\nEOF\nONBUILD ENV TRIGGERED=1\n',
+    );
+    const tar = join(tmp.path, `base-${n++}.tar`);
+    const built = await kiln([
+      "build",
+      "--root",
+      root,
+      ...bb,
+      "-t",
+      "base:1",
+      "-o",
+      `type=oci,dest=${tar}`,
+      base,
+    ]);
+    expect(built.code, built.stderr).toBe(0);
+    const layout = join(tmp.path, `base-layout-${n++}`);
+    await mkdir(layout);
+    expect((await run("tar", ["-xf", tar, "-C", layout])).code).toBe(0);
+
+    const child = await context("FROM base\nRUN cp /onbuild /copied\n");
+    const ctx = ["--build-context", `base=oci-layout://${layout}:1`];
+    const out = await buildLocal(child, ctx);
+    expect(out.code, out.stderr).toBe(0);
+    expect(await readFile(join(out.out, "copied"), "utf8")).toBe("from the trigger\n");
+
+    const config = await buildConfig(child, ctx);
+    const createdBy = config.history.map((h) => h.created_by);
+    // The base's own history (its ONBUILD records), then the triggers, then the child's step.
+    expect(createdBy.some((c) => c.includes("ONBUILD RUN <<EOF"))).toBe(true);
+    const trigger = createdBy.findIndex((c) => c.startsWith("RUN") && c.includes("from the trigger"));
+    const own = createdBy.findIndex((c) => c.includes("cp /onbuild /copied"));
+    expect(trigger).toBeGreaterThanOrEqual(0);
+    expect(own).toBeGreaterThan(trigger);
+    expect(config.config.Env).toContain("TRIGGERED=1");
+    expect((config.config as { OnBuild?: string[] | null }).OnBuild ?? []).toEqual([]);
+  }, 120_000);
+
+  it("testBuiltinArgs (platform part): TARGET*/BUILD* args reach RUN only when declared", async () => {
+    const dir = await context(
+      [
+        "FROM busybox",
+        'RUN echo "[$TARGETARCH]" > /undeclared',
+        "ARG TARGETPLATFORM TARGETOS TARGETARCH BUILDPLATFORM BUILDOS",
+        'RUN echo "$TARGETPLATFORM $TARGETOS $TARGETARCH $BUILDPLATFORM $BUILDOS" > /declared',
+        "",
+      ].join("\n"),
+    );
+    const r = await buildLocal(dir);
+    expect(r.code, r.stderr).toBe(0);
+    const { os, architecture, variant } = hostPlatform();
+    const platform = `${os}/${architecture}${variant ? `/${variant}` : ""}`;
+    expect(await readFile(join(r.out, "undeclared"), "utf8")).toBe("[]\n");
+    expect(await readFile(join(r.out, "declared"), "utf8")).toBe(
+      `${platform} ${os} ${architecture} ${platform} ${os}\n`,
+    );
+  }, 60_000);
 });
