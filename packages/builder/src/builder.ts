@@ -1,6 +1,4 @@
-import { accessSync, constants } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { delimiter, isAbsolute, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { CacheModules, CacheSpec } from "@kiln/cache";
 import {
   type CacheGraph,
@@ -9,27 +7,26 @@ import {
   type Frontend,
   hostPlatform,
   type ImageConfig,
-  isKilnError,
   KilnError,
   type Platform,
   type ProgressWriter,
   type Ref,
 } from "@kiln/core";
 import { createRuncExecutor } from "@kiln/executor";
-import { exporterFor, type ImagePusher } from "@kiln/exporter-oci";
+import { exporterFor } from "@kiln/exporter-oci";
 import { createDockerfileFrontend } from "@kiln/frontend-dockerfile";
-import { marshal, parseGitRef } from "@kiln/llb";
+import { parseGitRef } from "@kiln/llb";
 import {
   createDockerCredentialStore,
   createRegistryClient,
-  parseRegistryRef,
   type RegistryClient,
   type RegistryConfig,
 } from "@kiln/registry";
 import { createSolver, vertexGraph } from "@kiln/solver";
 import { createBridge } from "./bridge.js";
 import { readBuildFiles } from "./build-files.js";
-import { createImageResolver, type ImageResolver } from "./image-resolver.js";
+import { findExecutable, mountingPusher, readSecret, stateSolver, withLocation } from "./build-helpers.js";
+import { createImageResolver } from "./image-resolver.js";
 import { materializingResolver } from "./ops/lazy-inputs.js";
 import { createOpResolver } from "./ops/resolver.js";
 import type { OpEnvironment } from "./ops/types.js";
@@ -107,6 +104,18 @@ export type SecretSource =
 export interface Builder {
   build(req: BuildRequest, o?: CallOptions): Promise<Record<string, string>>;
   /**
+   * The Dockerfile (and ignore file) a build of `req` would read, without building: from the context
+   * directory, or from a remote context (`contextUrl`, solved and cached like in a build). For
+   * `--call=check|outline|targets`.
+   */
+  readBuildFile(
+    req: Pick<
+      BuildRequest,
+      "contextDir" | "contextUrl" | "dockerfile" | "buildArgs" | "secrets" | "platform" | "progress"
+    >,
+    o?: CallOptions,
+  ): Promise<{ name: string; data: Uint8Array; ignoreFile?: Uint8Array }>;
+  /**
    * Looks up an image's config without pulling layers (for `--call=check|outline`): `ref` is
    * `docker-image://<name>`, a plain image name or `oci-layout://<path>[:tag|@digest]`. Registry
    * manifests and configs are kept in the store, so a digest seen before needs no network.
@@ -139,6 +148,28 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
     return storePromise;
   };
 
+  const opEnvironment = (
+    s: LocalStore,
+    ociStores: Map<string, string>,
+    secrets: BuildRequest["secrets"],
+  ): OpEnvironment & { localDirs: Map<string, string> } => ({
+    refs: s.refs,
+    content: s.content,
+    fileDigests: s.fileDigests,
+    localDirs: new Map<string, string>(),
+    ociStores,
+    storeRoot: s.root,
+    secret: (id: string) => readSecret(secrets?.[id]),
+    ...(executor ? { executor } : {}),
+    registry: registryClient(),
+  });
+  const solverWith = (e: OpEnvironment, cache: LocalStore["results"]) =>
+    createSolver<Ref>({
+      resolveOp: materializingResolver(createOpResolver(e)),
+      cache,
+      ...(options.parallelism ? { parallelism: options.parallelism } : {}),
+    });
+
   async function build(req: BuildRequest, o: CallOptions = {}): Promise<Record<string, string>> {
     const progress = req.progress ?? { write() {} };
     const platform = req.platform ?? hostPlatform();
@@ -153,36 +184,10 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
     );
     const images = createImageResolver({ content: s.content, registry: registryClient() });
     const bridge = createBridge(progress, images);
-    const env = {
-      refs: s.refs,
-      content: s.content,
-      fileDigests: s.fileDigests,
-      localDirs: new Map<string, string>(),
-      ociStores: bridge.ociStores,
-      storeRoot: s.root,
-      secret: (id: string) => readSecret(req.secrets?.[id]),
-      ...(executor ? { executor } : {}),
-      registry: registryClient(),
-    };
-    const solverFor = (e: OpEnvironment) =>
-      createSolver<Ref>({
-        resolveOp: materializingResolver(createOpResolver(e)),
-        cache: caches.results,
-        ...(options.parallelism ? { parallelism: options.parallelism } : {}),
-      });
+    const env = opEnvironment(s, bridge.ociStores, req.secrets);
+    const solverFor = (e: OpEnvironment) => solverWith(e, caches.results);
     // A remote context is solved before the frontend runs: its Dockerfile lives in it.
-    const files = await readBuildFiles(
-      req,
-      async (state, so) => {
-        const definition = marshal(state, { platform, localUniqueId: "kiln" });
-        const solved = await solverFor(env).solve(vertexGraph(definition), {
-          progress,
-          ...(so?.signal ? { signal: so.signal } : {}),
-        });
-        return solved.result;
-      },
-      o,
-    );
+    const files = await readBuildFiles(req, stateSolver(solverFor(env), platform, progress), o);
     const { file, ignoreFile } = files;
     const localDirs = env.localDirs;
     for (const [name, dir] of files.localDirs) localDirs.set(name, dir);
@@ -266,6 +271,19 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
 
   return {
     build,
+    async readBuildFile(req, o = {}) {
+      const progress = req.progress ?? { write() {} };
+      const needsStore = req.contextUrl !== undefined;
+      const solve = needsStore
+        ? stateSolver(
+            solverWith(opEnvironment(await store(o), new Map(), req.secrets), (await store(o)).results),
+            req.platform ?? hostPlatform(),
+            progress,
+          )
+        : () => Promise.reject(new KilnError("INTERNAL", "a local context needs no solve"));
+      const files = await readBuildFiles(req, solve, o);
+      return { ...files.file, ...(files.ignoreFile ? { ignoreFile: files.ignoreFile } : {}) };
+    },
     async resolveImageConfig(ref, platform, o = {}) {
       const bridge = ref.startsWith("oci-layout://")
         ? createBridge({ write() {} })
@@ -298,67 +316,4 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       if (storePromise) await (await storePromise).close();
     },
   };
-}
-
-// --- Internal helpers ---
-
-function withLocation(
-  err: unknown,
-  locations: Readonly<Record<string, import("@kiln/core").SourceLocation>>,
-): unknown {
-  if (!isKilnError(err) || err.location || !err.vertex) return err;
-  const location = locations[err.vertex];
-  if (!location) return err;
-  return new KilnError(err.code, err.message, {
-    location,
-    cause: err.cause,
-    vertex: err.vertex,
-    ...(err.hint ? { hint: err.hint } : {}),
-    ...(err.details ? { details: err.details } : {}),
-  });
-}
-
-/** The runtime binary on PATH (plus the sbin directories, where Debian installs runc). */
-function findExecutable(name: string): string | undefined {
-  const dirs = isAbsolute(name)
-    ? [""]
-    : [...(process.env.PATH ?? "").split(delimiter), "/usr/local/sbin", "/usr/sbin", "/sbin"];
-  for (const dir of dirs) {
-    const path = dir ? join(dir, name) : name;
-    try {
-      accessSync(path, constants.X_OK);
-      return path;
-    } catch {}
-  }
-  return undefined;
-}
-
-/** Pushes through `client`, asking the registry to mount blobs that a base image has in another repository. */
-function mountingPusher(client: RegistryClient, images: ImageResolver): ImagePusher {
-  return {
-    pushBlob(ref, desc, open, o) {
-      const target = parseRegistryRef(ref);
-      const source = images.sourceOf(desc.digest);
-      const mountFrom =
-        source && source.host === target.host && source.repository !== target.repository
-          ? source.repository
-          : undefined;
-      return client.pushBlob(ref, desc, open, { ...o, ...(mountFrom ? { mountFrom } : {}) });
-    },
-    pushManifest: (ref, bytes, mediaType, o) => client.pushManifest(ref, bytes, mediaType, o),
-  };
-}
-
-async function readSecret(source: SecretSource | undefined): Promise<Uint8Array | undefined> {
-  if (!source) return undefined;
-  if ("value" in source) return source.value;
-  if ("env" in source) {
-    const value = process.env[source.env];
-    return value === undefined ? undefined : Buffer.from(value);
-  }
-  try {
-    return await readFile(source.file);
-  } catch (cause) {
-    throw new KilnError("NOT_FOUND", `cannot read secret file ${source.file}`, { cause });
-  }
 }

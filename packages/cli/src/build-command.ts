@@ -68,11 +68,8 @@ export async function runBuild(
     ...flags.importCache.map((v) => parseCacheSpec(v, "--import-cache")),
   ];
   if (flags.push) outputs.push({ type: "registry", attrs: {} });
-  const fromStdin = await readStdinContext(context, flags.file, process.stdin);
-  // buildx: a git reference or an http(s) URL is the context itself, -f a path inside it.
-  const contextUrl = !fromStdin && isRemoteContext(context) ? context : undefined;
-  const contextDir = fromStdin?.contextDir ?? resolve(contextUrl ? "." : context);
-  const dockerfile = fromStdin?.dockerfile ?? (contextUrl ? flags.file : flags.file && resolve(flags.file));
+  const source = await contextSource(context, flags.file);
+  const { contextDir, contextUrl, dockerfile } = source;
   const renderer = createRenderer(flags.progress as ProgressMode);
   let response: Record<string, string>;
   try {
@@ -100,7 +97,7 @@ export async function runBuild(
     );
   } finally {
     renderer.done();
-    await fromStdin?.cleanup();
+    await source.cleanup();
   }
   if (flags.iidfile) {
     const id = response["containerimage.config.digest"] ?? response["containerimage.digest"] ?? "";
@@ -108,6 +105,28 @@ export async function runBuild(
   }
   if (flags.metadataFile)
     await writeFile(flags.metadataFile, `${JSON.stringify(metadataJson(response), null, 2)}\n`);
+}
+
+export interface ContextSource {
+  readonly contextDir: string;
+  readonly contextUrl: string | undefined;
+  readonly dockerfile: string | undefined;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Where the build context and Dockerfile come from, as buildx reads the positional argument: `-`
+ * (stdin), a git reference or http(s) URL (the context itself, `-f` a path inside it), else a directory.
+ */
+export async function contextSource(context: string, file: string | undefined): Promise<ContextSource> {
+  const fromStdin = await readStdinContext(context, file, process.stdin);
+  const contextUrl = !fromStdin && isRemoteContext(context) ? context : undefined;
+  return {
+    contextDir: fromStdin?.contextDir ?? resolve(contextUrl ? "." : context),
+    contextUrl,
+    dockerfile: fromStdin?.dockerfile ?? (contextUrl ? file : file && resolve(file)),
+    cleanup: async () => fromStdin?.cleanup(),
+  };
 }
 
 /** Like buildx: the response map, with `containerimage.descriptor` decoded into an object. */

@@ -34,11 +34,18 @@ export async function runCall(
   context: string,
   flags: CallFlags,
   out: { write(s: string): unknown } = process.stdout,
-  lookup?: ImageConfigLookup,
+  deps: {
+    /** Looks base images up (configs only) for `check` and `outline`. */
+    readonly lookup?: ImageConfigLookup;
+    /** Reads the Dockerfile and ignore file (a remote or stdin context); default: from `context`. */
+    readonly readBuildFile?: () => Promise<{ name: string; data: Uint8Array; ignoreFile?: Uint8Array }>;
+  } = {},
 ): Promise<number> {
   const { name, format } = parseCall(call);
-  const path = resolve(flags.file ?? join(context, "Dockerfile"));
-  const data = await readDockerfile(path);
+  const { lookup } = deps;
+  const read = deps.readBuildFile ? await deps.readBuildFile() : undefined;
+  const path = read?.name ?? resolve(flags.file ?? join(context, "Dockerfile"));
+  const data = read?.data ?? (await readDockerfile(path));
   const attrs: Record<string, string> = {};
   if (flags.target) attrs.target = flags.target;
   for (const [k, v] of Object.entries(parseKeyValues(flags.buildArg ?? [], "--build-arg", process.env))) {
@@ -72,8 +79,10 @@ export async function runCall(
     return 0;
   }
   if (name === "check") {
-    const ignoreFile =
-      (await readOptional(`${path}.dockerignore`)) ?? (await readOptional(join(context, ".dockerignore")));
+    const ignoreFile = read
+      ? read.ignoreFile
+      : ((await readOptional(`${path}.dockerignore`)) ??
+        (await readOptional(join(context, ".dockerignore"))));
     const images = await baseImages("all");
     const warnings = checkDockerfile({
       attrs,

@@ -2,10 +2,11 @@ import { createBuilder, type SnapshotterChoice } from "@kiln/builder";
 import { isKilnError, KilnError, type Platform, redactCredentials } from "@kiln/core";
 import { createDockerCredentialStore } from "@kiln/registry";
 import { Command, Option } from "commander";
-import { type BuildFlags, runBuild } from "./build-command.js";
+import { type BuildFlags, contextSource, runBuild } from "./build-command.js";
 import { CACHE_BACKENDS } from "./cache-backends.js";
 import { runCall } from "./call-command.js";
 import { loadConfig } from "./config.js";
+import { parseKeyValues } from "./parse-flags.js";
 import { KILN_VERSION } from "./version.js";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -138,7 +139,25 @@ program
           // Subrequests look base images up (configs only, no layers), as BuildKit does.
           const lookup = (ref: string, platform: Platform) =>
             builder.resolveImageConfig(ref, platform, { signal: controller.signal });
-          process.exitCode = await runCall(call, context, flags, process.stdout, lookup);
+          const source = await contextSource(context, flags.file);
+          try {
+            const readBuildFile = () =>
+              builder.readBuildFile(
+                {
+                  contextDir: source.contextDir,
+                  ...(source.contextUrl ? { contextUrl: source.contextUrl } : {}),
+                  ...(source.dockerfile ? { dockerfile: source.dockerfile } : {}),
+                  buildArgs: parseKeyValues(flags.buildArg, "--build-arg", process.env),
+                },
+                { signal: controller.signal },
+              );
+            process.exitCode = await runCall(call, source.contextDir, flags, process.stdout, {
+              lookup,
+              readBuildFile,
+            });
+          } finally {
+            await source.cleanup();
+          }
           return;
         }
         await runBuild(builder, context, flags, controller.signal);

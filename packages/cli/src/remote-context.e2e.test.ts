@@ -158,4 +158,18 @@ describe("kiln build <URL | ->: remote and stdin main contexts (buildx semantics
     expect(both.code).toBe(1);
     expect(both.stderr).toContain("can't use stdin for both");
   }, 120_000);
+
+  it("--call reads the Dockerfile of a git or stdin context", async () => {
+    const check = await kiln(["build", "--root", root, "--check", `${gitServer.url}/app.git#v1:svc`]);
+    expect(check.stdout).toContain("Check complete, no warnings found.");
+    expect(check.code, check.stderr).toBe(0);
+    const targets = await kiln(["build", "--call=targets", "-"], {
+      input: "FROM scratch AS first\nFROM first AS Second\n",
+    });
+    expect(targets.code, targets.stderr).toBe(0);
+    expect(targets.stdout).toMatch(/^second \(default\)/m);
+    const lint = await kiln(["build", "--check", "-"], { input: "FROM scratch AS Bad\n" });
+    expect(lint.code).toBe(1);
+    expect(lint.stdout).toContain("StageNameCasing");
+  }, 60_000);
 });
