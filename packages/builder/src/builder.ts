@@ -1,6 +1,4 @@
-import { accessSync, constants } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { delimiter, dirname, isAbsolute, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { CacheModules, CacheSpec } from "@kiln/cache";
 import {
   type CacheGraph,
@@ -8,7 +6,7 @@ import {
   type Executor,
   type Frontend,
   hostPlatform,
-  isKilnError,
+  type ImageConfig,
   KilnError,
   type Platform,
   type ProgressWriter,
@@ -26,9 +24,12 @@ import {
 } from "@kiln/registry";
 import { createSolver, vertexGraph } from "@kiln/solver";
 import { createBridge } from "./bridge.js";
+import { readBuildFiles } from "./build-files.js";
+import { findExecutable, readSecret, stateSolver, withLocation } from "./build-helpers.js";
 import { createImageResolver } from "./image-resolver.js";
 import { materializingResolver } from "./ops/lazy-inputs.js";
 import { createOpResolver } from "./ops/resolver.js";
+import type { OpEnvironment } from "./ops/types.js";
 import { type Entitlement, preflight } from "./preflight.js";
 import { isPushOnly, mountingPusher, pushView } from "./push.js";
 import { type BuildCaches, prepareBuildCaches } from "./remote-cache.js";
@@ -65,6 +66,12 @@ export interface OutputSpec {
 
 export interface BuildRequest {
   readonly contextDir: string;
+  /**
+   * A git reference or http(s) URL used as the main context instead of `contextDir` (buildx
+   * `build <URL>`); `dockerfile` is then a path inside it. An http(s) file that is not an archive is
+   * the Dockerfile itself.
+   */
+  readonly contextUrl?: string;
   /** Dockerfile path; default `<contextDir>/Dockerfile`. */
   readonly dockerfile?: string;
   readonly target?: string;
@@ -97,6 +104,24 @@ export type SecretSource =
 
 export interface Builder {
   build(req: BuildRequest, o?: CallOptions): Promise<Record<string, string>>;
+  /**
+   * The Dockerfile (and ignore file) a build of `req` would read, without building: from the context
+   * directory, or from a remote context (`contextUrl`, solved and cached like in a build). For
+   * `--call=check|outline|targets`.
+   */
+  readBuildFile(
+    req: Pick<
+      BuildRequest,
+      "contextDir" | "contextUrl" | "dockerfile" | "buildArgs" | "secrets" | "platform" | "progress"
+    >,
+    o?: CallOptions,
+  ): Promise<{ name: string; data: Uint8Array; ignoreFile?: Uint8Array }>;
+  /**
+   * Looks up an image's config without pulling layers (for `--call=check|outline`): `ref` is
+   * `docker-image://<name>`, a plain image name or `oci-layout://<path>[:tag|@digest]`. Registry
+   * manifests and configs are kept in the store, so a digest seen before needs no network.
+   */
+  resolveImageConfig(ref: string, platform: Platform, o?: CallOptions): Promise<ImageConfig>;
   /** Removes every cache record and snapshot. */
   prune(o?: CallOptions): Promise<{ removed: number }>;
   close(): Promise<void>;
@@ -123,6 +148,28 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
     });
     return storePromise;
   };
+
+  const opEnvironment = (
+    s: LocalStore,
+    ociStores: Map<string, string>,
+    secrets: BuildRequest["secrets"],
+  ): OpEnvironment & { localDirs: Map<string, string> } => ({
+    refs: s.refs,
+    content: s.content,
+    fileDigests: s.fileDigests,
+    localDirs: new Map<string, string>(),
+    ociStores,
+    storeRoot: s.root,
+    secret: (id: string) => readSecret(secrets?.[id]),
+    ...(executor ? { executor } : {}),
+    registry: registryClient(),
+  });
+  const solverWith = (e: OpEnvironment, cache: LocalStore["results"]) =>
+    createSolver<Ref>({
+      resolveOp: materializingResolver(createOpResolver(e)),
+      cache,
+      ...(options.parallelism ? { parallelism: options.parallelism } : {}),
+    });
 
   async function build(req: BuildRequest, o: CallOptions = {}): Promise<Record<string, string>> {
     const opened: BuildCaches[] = [];
@@ -152,17 +199,19 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       { registryClient: registryClient() },
     );
     opened.push(caches);
-    const dockerfile = resolve(req.dockerfile ?? join(req.contextDir, "Dockerfile"));
-    const file = await readBuildFile(dockerfile);
-    const ignoreFile =
-      (await readOptional(`${dockerfile}.dockerignore`)) ??
-      (await readOptional(join(req.contextDir, ".dockerignore")));
-
-    const localDirs = new Map<string, string>([
-      ["context", req.contextDir],
-      ["dockerfile", dirname(dockerfile)],
-    ]);
-    const attrs: Record<string, string> = { filename: file.name };
+    const images = createImageResolver({ content: s.content, registry: registryClient() });
+    const bridge = createBridge(progress, images);
+    const env = {
+      ...opEnvironment(s, bridge.ociStores, req.secrets),
+      ...(caches.cacheMounts ? { cacheMounts: caches.cacheMounts } : {}),
+    };
+    const solverFor = (e: OpEnvironment) => solverWith(e, caches.results);
+    // A remote context is solved before the frontend runs: its Dockerfile lives in it.
+    const files = await readBuildFiles(req, stateSolver(solverFor(env), platform, progress), o);
+    const { file, ignoreFile } = files;
+    const localDirs = env.localDirs;
+    for (const [name, dir] of files.localDirs) localDirs.set(name, dir);
+    const attrs: Record<string, string> = { ...files.attrs, filename: file.name };
     if (req.target) attrs.target = req.target;
     if (req.noCache) attrs["no-cache"] = "";
     for (const [k, v] of Object.entries(req.buildArgs ?? {})) attrs[`build-arg:${k}`] = v;
@@ -176,8 +225,6 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       } else attrs[`context:${name}`] = value;
     }
 
-    const images = createImageResolver({ content: s.content, registry: registryClient() });
-    const bridge = createBridge(progress, images);
     const solved = await frontend.solve(
       { attrs, file, ...(ignoreFile ? { ignoreFile } : {}), platform, bridge },
       o,
@@ -190,32 +237,17 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       sshIds: new Set(Object.keys(req.ssh ?? {})),
     });
     const ssh = req.ssh && Object.keys(req.ssh).length > 0 ? await openSshAgents(req.ssh) : undefined;
-    const env = {
-      refs: s.refs,
-      content: s.content,
-      fileDigests: s.fileDigests,
-      localDirs,
-      ociStores: bridge.ociStores,
-      storeRoot: s.root,
-      secret: (id: string) => readSecret(req.secrets?.[id]),
-      ...(ssh ? { ssh } : {}),
-      ...(executor ? { executor } : {}),
-      ...(caches.cacheMounts ? { cacheMounts: caches.cacheMounts } : {}),
-      registry: registryClient(),
-    };
-    const solver = createSolver<Ref>({
-      resolveOp: materializingResolver(createOpResolver(env)),
-      cache: caches.results,
-      ...(options.parallelism ? { parallelism: options.parallelism } : {}),
-    });
-    let result: Ref;
-    let cacheGraph: CacheGraph<Ref>;
+    const solver = solverFor({ ...env, ...(ssh ? { ssh } : {}) });
+    let result: Ref = s.refs.empty;
+    let cacheGraph: CacheGraph<Ref> = { byKey: new Map(), root: [] };
     try {
-      ({ result, cacheGraph } = await solver.solve(vertexGraph(solved.definition), {
-        progress,
-        ...(o.signal ? { signal: o.signal } : {}),
-        ...(req.noCache ? { noCache: true } : {}),
-      }));
+      // A target with no filesystem op (FROM scratch plus metadata) is the empty tree, as in BuildKit.
+      if (solved.definition.def.length > 0)
+        ({ result, cacheGraph } = await solver.solve(vertexGraph(solved.definition), {
+          progress,
+          ...(o.signal ? { signal: o.signal } : {}),
+          ...(req.noCache ? { noCache: true } : {}),
+        }));
     } catch (err) {
       throw withLocation(err, solved.locations);
     } finally {
@@ -270,6 +302,28 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
 
   return {
     build,
+    async readBuildFile(req, o = {}) {
+      const progress = req.progress ?? { write() {} };
+      const needsStore = req.contextUrl !== undefined;
+      const solve = needsStore
+        ? stateSolver(
+            solverWith(opEnvironment(await store(o), new Map(), req.secrets), (await store(o)).results),
+            req.platform ?? hostPlatform(),
+            progress,
+          )
+        : () => Promise.reject(new KilnError("INTERNAL", "a local context needs no solve"));
+      const files = await readBuildFiles(req, solve, o);
+      return { ...files.file, ...(files.ignoreFile ? { ignoreFile: files.ignoreFile } : {}) };
+    },
+    async resolveImageConfig(ref, platform, o = {}) {
+      const bridge = ref.startsWith("oci-layout://")
+        ? createBridge({ write() {} })
+        : createBridge(
+            { write() {} },
+            createImageResolver({ content: (await store(o)).content, registry: registryClient() }),
+          );
+      return (await bridge.resolveImage(ref, platform, o)).config;
+    },
     async prune(o) {
       const s = await store(o);
       s.metadata.clear();
@@ -293,71 +347,4 @@ export function createBuilder(options: BuilderOptions = {}): Builder {
       if (storePromise) await (await storePromise).close();
     },
   };
-}
-
-// --- Internal helpers ---
-
-async function readBuildFile(path: string): Promise<{ name: string; data: Uint8Array }> {
-  try {
-    return { name: path, data: await readFile(path) };
-  } catch (cause) {
-    throw new KilnError("NOT_FOUND", `cannot read Dockerfile ${path}`, {
-      cause,
-      hint: "pass the right path with -f/--file, or run kiln build in the directory that holds the Dockerfile",
-    });
-  }
-}
-
-async function readOptional(path: string): Promise<Uint8Array | undefined> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new KilnError("PERMISSION_DENIED", `cannot read ${path}`, { cause: err });
-  }
-}
-
-function withLocation(
-  err: unknown,
-  locations: Readonly<Record<string, import("@kiln/core").SourceLocation>>,
-): unknown {
-  if (!isKilnError(err) || err.location || !err.vertex) return err;
-  const location = locations[err.vertex];
-  if (!location) return err;
-  return new KilnError(err.code, err.message, {
-    location,
-    cause: err.cause,
-    vertex: err.vertex,
-    ...(err.hint ? { hint: err.hint } : {}),
-    ...(err.details ? { details: err.details } : {}),
-  });
-}
-
-/** The runtime binary on PATH (plus the sbin directories, where Debian installs runc). */
-function findExecutable(name: string): string | undefined {
-  const dirs = isAbsolute(name)
-    ? [""]
-    : [...(process.env.PATH ?? "").split(delimiter), "/usr/local/sbin", "/usr/sbin", "/sbin"];
-  for (const dir of dirs) {
-    const path = dir ? join(dir, name) : name;
-    try {
-      accessSync(path, constants.X_OK);
-      return path;
-    } catch {}
-  }
-  return undefined;
-}
-
-async function readSecret(source: SecretSource | undefined): Promise<Uint8Array | undefined> {
-  if (!source) return undefined;
-  if ("value" in source) return source.value;
-  if ("env" in source) {
-    const value = process.env[source.env];
-    return value === undefined ? undefined : Buffer.from(value);
-  }
-  try {
-    return await readFile(source.file);
-  } catch (cause) {
-    throw new KilnError("NOT_FOUND", `cannot read secret file ${source.file}`, { cause });
-  }
 }

@@ -10,5 +10,6 @@ export {
 export { createOpResolver } from "./ops/resolver.js";
 export type { OpEnvironment } from "./ops/types.js";
 export { ENTITLEMENTS, type Entitlement } from "./preflight.js";
+export { isRemoteContext } from "./remote-context.js";
 export type { SshSource } from "./ssh/agents.js";
 export { defaultRoot, type LocalStore, openLocalStore, type SnapshotterChoice } from "./store.js";

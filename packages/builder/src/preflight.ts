@@ -28,7 +28,9 @@ export interface PreflightInput {
 export function preflight(input: PreflightInput): void {
   const missingSecrets = new Set<string>();
   const missingSsh = new Set<string>();
-  for (const [digest, { op }] of loadDefinition(input.definition).ops) {
+  // An empty definition (a scratch target with metadata only) has nothing to check.
+  const ops = input.definition.def.length > 0 ? loadDefinition(input.definition).ops : new Map();
+  for (const [digest, { op }] of ops) {
     if (op.op?.case !== "exec") continue;
     const exec = op.op.value;
     const location = input.locations[digest];

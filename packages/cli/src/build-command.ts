@@ -1,6 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { type Builder, ENTITLEMENTS } from "@kiln/builder";
+import { type Builder, ENTITLEMENTS, isRemoteContext } from "@kiln/builder";
 import { KilnError, parsePlatform } from "@kiln/core";
 import {
   parseAllow,
@@ -12,6 +12,7 @@ import {
   parseSsh,
 } from "./parse-flags.js";
 import { createRenderer, type ProgressMode } from "./progress/renderers.js";
+import { readStdinContext } from "./stdin-context.js";
 
 export interface BuildFlags {
   file?: string;
@@ -67,14 +68,16 @@ export async function runBuild(
     ...flags.importCache.map((v) => parseCacheSpec(v, "--import-cache")),
   ];
   if (flags.push) outputs.push({ type: "registry", attrs: {} });
+  const source = await contextSource(context, flags.file);
+  const { contextDir, contextUrl, dockerfile } = source;
   const renderer = createRenderer(flags.progress as ProgressMode);
-  const contextDir = resolve(context);
   let response: Record<string, string>;
   try {
     response = await builder.build(
       {
         contextDir,
-        ...(flags.file ? { dockerfile: resolve(flags.file) } : {}),
+        ...(contextUrl ? { contextUrl } : {}),
+        ...(dockerfile ? { dockerfile } : {}),
         ...(flags.target ? { target: flags.target } : {}),
         buildArgs: parseKeyValues(flags.buildArg, "--build-arg", process.env),
         buildContexts: parseBuildContexts(flags.buildContext),
@@ -94,6 +97,7 @@ export async function runBuild(
     );
   } finally {
     renderer.done();
+    await source.cleanup();
   }
   if (flags.iidfile) {
     const id = response["containerimage.config.digest"] ?? response["containerimage.digest"] ?? "";
@@ -101,6 +105,28 @@ export async function runBuild(
   }
   if (flags.metadataFile)
     await writeFile(flags.metadataFile, `${JSON.stringify(metadataJson(response), null, 2)}\n`);
+}
+
+export interface ContextSource {
+  readonly contextDir: string;
+  readonly contextUrl: string | undefined;
+  readonly dockerfile: string | undefined;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Where the build context and Dockerfile come from, as buildx reads the positional argument: `-`
+ * (stdin), a git reference or http(s) URL (the context itself, `-f` a path inside it), else a directory.
+ */
+export async function contextSource(context: string, file: string | undefined): Promise<ContextSource> {
+  const fromStdin = await readStdinContext(context, file, process.stdin);
+  const contextUrl = !fromStdin && isRemoteContext(context) ? context : undefined;
+  return {
+    contextDir: fromStdin?.contextDir ?? resolve(contextUrl ? "." : context),
+    contextUrl,
+    dockerfile: fromStdin?.dockerfile ?? (contextUrl ? file : file && resolve(file)),
+    cleanup: async () => fromStdin?.cleanup(),
+  };
 }
 
 /** Like buildx: the response map, with `containerimage.descriptor` decoded into an object. */

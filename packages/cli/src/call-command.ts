@@ -1,44 +1,67 @@
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { isRemoteContext } from "@kiln/builder";
 import { hostPlatform, KilnError, type Platform, parsePlatform } from "@kiln/core";
 import {
   type CheckWarning,
   checkDockerfile,
+  type ImageConfigLookup,
   listTargets,
+  lookupBaseImages,
   type Outline,
   outlineDockerfile,
 } from "@kiln/frontend-dockerfile";
-import { parseKeyValues } from "./parse-flags.js";
+import { parseBuildContexts, parseKeyValues } from "./parse-flags.js";
 
 export interface CallFlags {
   file?: string;
   target?: string;
   buildArg?: readonly string[];
+  buildContext?: readonly string[];
   platform?: string;
 }
 
 type Format = "text" | "json";
 
 /**
- * `kiln build --call=check|outline|targets[,format=json]` (and `--check`): answers from the
- * Dockerfile alone, without building — like buildx's subrequests. Returns the exit code: `check`
- * fails when it found warnings, as buildx does.
+ * `kiln build --call=check|outline|targets[,format=json]` (and `--check`): answers without
+ * building — like buildx's subrequests. `check` and `outline` look the base images up through
+ * `lookup` (configs only: ENV, SHELL, ONBUILD, platform); `targets` needs the Dockerfile alone.
+ * Returns the exit code: `check` fails when it found warnings, as buildx does.
  */
 export async function runCall(
   call: string,
   context: string,
   flags: CallFlags,
   out: { write(s: string): unknown } = process.stdout,
+  deps: {
+    /** Looks base images up (configs only) for `check` and `outline`. */
+    readonly lookup?: ImageConfigLookup;
+    /** Reads the Dockerfile and ignore file (a remote or stdin context); default: from `context`. */
+    readonly readBuildFile?: () => Promise<{ name: string; data: Uint8Array; ignoreFile?: Uint8Array }>;
+  } = {},
 ): Promise<number> {
   const { name, format } = parseCall(call);
-  const path = resolve(flags.file ?? join(context, "Dockerfile"));
-  const data = await readDockerfile(path);
+  const { lookup } = deps;
+  const read = deps.readBuildFile ? await deps.readBuildFile() : undefined;
+  const path = read?.name ?? resolve(flags.file ?? join(context, "Dockerfile"));
+  const data = read?.data ?? (await readDockerfile(path));
   const attrs: Record<string, string> = {};
   if (flags.target) attrs.target = flags.target;
   for (const [k, v] of Object.entries(parseKeyValues(flags.buildArg ?? [], "--build-arg", process.env))) {
     attrs[`build-arg:${k}`] = v;
   }
+  for (const [ctxName, value] of Object.entries(parseBuildContexts(flags.buildContext ?? []))) {
+    // As in a build: URLs and git references as they are, anything else a local directory.
+    const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) || isRemoteContext(value);
+    attrs[`context:${ctxName}`] = isUrl ? value : `local:${ctxName}`;
+  }
   const platform: Platform | undefined = flags.platform ? parsePlatform(flags.platform) : undefined;
+  const file = { name: path, data };
+  const baseImages = (which: "all" | "target") =>
+    lookup
+      ? lookupBaseImages({ file, attrs, platform: platform ?? hostPlatform() }, which, lookup)
+      : undefined;
 
   if (name === "targets") {
     const targets = listTargets({ name: path, data });
@@ -51,18 +74,22 @@ export async function runCall(
     return 0;
   }
   if (name === "outline") {
-    const outline = outlineDockerfile({ name: path, data }, attrs, platform ?? hostPlatform());
+    const outline = outlineDockerfile(file, attrs, platform ?? hostPlatform(), await baseImages("target"));
     out.write(format === "json" ? `${JSON.stringify(outline, null, 2)}\n` : formatOutline(outline));
     return 0;
   }
   if (name === "check") {
-    const ignoreFile =
-      (await readOptional(`${path}.dockerignore`)) ?? (await readOptional(join(context, ".dockerignore")));
+    const ignoreFile = read
+      ? read.ignoreFile
+      : ((await readOptional(`${path}.dockerignore`)) ??
+        (await readOptional(join(context, ".dockerignore"))));
+    const images = await baseImages("all");
     const warnings = checkDockerfile({
       attrs,
-      file: { name: path, data },
+      file,
       ...(ignoreFile ? { ignoreFile } : {}),
       ...(platform ? { platform } : {}),
+      ...(images ? { baseImages: images } : {}),
     });
     if (format === "json") out.write(`${JSON.stringify({ warnings }, null, 2)}\n`);
     else out.write(formatCheck(warnings, new TextDecoder().decode(data)));

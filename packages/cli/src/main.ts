@@ -1,11 +1,12 @@
 import { createBuilder, type SnapshotterChoice } from "@kiln/builder";
-import { isKilnError, KilnError, redactCredentials } from "@kiln/core";
+import { isKilnError, KilnError, type Platform, redactCredentials } from "@kiln/core";
 import { createDockerCredentialStore } from "@kiln/registry";
 import { Command, Option } from "commander";
-import { type BuildFlags, runBuild } from "./build-command.js";
+import { type BuildFlags, contextSource, runBuild } from "./build-command.js";
 import { CACHE_BACKENDS } from "./cache-backends.js";
 import { runCall } from "./call-command.js";
 import { loadConfig } from "./config.js";
+import { parseKeyValues } from "./parse-flags.js";
 import { KILN_VERSION } from "./version.js";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -41,7 +42,7 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
 program
   .command("build")
   .description("build an image from a Dockerfile (docker buildx build flags)")
-  .argument("[context]", "build context directory", ".")
+  .argument("[context]", "build context: a directory, a git or https URL, or - (stdin)", ".")
   .option("-f, --file <path>", "name of the Dockerfile (default: CONTEXT/Dockerfile)")
   .option("-t, --tag <name>", "name and optionally a tag (name:tag); repeatable", collect, [])
   .option("--target <stage>", "set the target build stage to build")
@@ -125,10 +126,6 @@ program
       flags: BuildFlags & { root?: string; ociRuntime?: string; snapshotter?: SnapshotterChoice },
     ) => {
       const call = flags.check ? "check" : (flags.call ?? "build");
-      if (call.split(",")[0]?.trim().toLowerCase() !== "build") {
-        process.exitCode = await runCall(call, context, flags);
-        return;
-      }
       const registry = registryConfig();
       const builder = createBuilder({
         caches: CACHE_BACKENDS,
@@ -138,6 +135,31 @@ program
         ...(flags.snapshotter ? { snapshotter: flags.snapshotter } : {}),
       });
       try {
+        if (call.split(",")[0]?.trim().toLowerCase() !== "build") {
+          // Subrequests look base images up (configs only, no layers), as BuildKit does.
+          const lookup = (ref: string, platform: Platform) =>
+            builder.resolveImageConfig(ref, platform, { signal: controller.signal });
+          const source = await contextSource(context, flags.file);
+          try {
+            const readBuildFile = () =>
+              builder.readBuildFile(
+                {
+                  contextDir: source.contextDir,
+                  ...(source.contextUrl ? { contextUrl: source.contextUrl } : {}),
+                  ...(source.dockerfile ? { dockerfile: source.dockerfile } : {}),
+                  buildArgs: parseKeyValues(flags.buildArg, "--build-arg", process.env),
+                },
+                { signal: controller.signal },
+              );
+            process.exitCode = await runCall(call, source.contextDir, flags, process.stdout, {
+              lookup,
+              readBuildFile,
+            });
+          } finally {
+            await source.cleanup();
+          }
+          return;
+        }
         await runBuild(builder, context, flags, controller.signal);
       } finally {
         await builder.close();

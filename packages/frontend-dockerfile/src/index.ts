@@ -1,4 +1,6 @@
+export { type BaseImage, type ImageConfigLookup, lookupBaseImages } from "./convert/base-images.js";
 export { convertDockerfile, createDockerfileFrontend, FRONTEND_NAME } from "./convert/frontend.js";
+export { remoteHttpDownload, remoteMainContext } from "./convert/named-context.js";
 export {
   type Outline,
   type OutlineArg,

@@ -65,7 +65,10 @@ export async function runCopy(a: FileActionCopy, c: CopyContext): Promise<void> 
       throw notFound(srcPath);
     }
   }
-  if (sources.length > 1 && !destPath.endsWith("/") && !(await isDirectory(c.target, destPath))) {
+  // Directories copied as contents merge into the destination (BuildKit: `COPY dir* /dest`); several
+  // files need a directory to land in.
+  const merging = (a.dirCopyContents ?? false) && (await allDirectories(c.source, sources));
+  if (sources.length > 1 && !merging && !destPath.endsWith("/") && !(await isDirectory(c.target, destPath))) {
     throw new KilnError(
       "INVALID_ARGUMENT",
       `cannot copy ${sources.length} sources to ${JSON.stringify(absPath(a.dest ?? ""))}: not a directory`,
@@ -82,6 +85,18 @@ export async function runCopy(a: FileActionCopy, c: CopyContext): Promise<void> 
       throw fsError(err, "failed to copy to", absPath(a.dest ?? ""));
     }
   }
+}
+
+async function allDirectories(tree: SourceTree, sources: readonly string[]): Promise<boolean> {
+  for (const src of sources) {
+    const res = await resolvePath(tree.root, absPath(src), { followTrailing: true, visible: tree.filter });
+    const isDir = await stat(res.host).then(
+      (st) => st.isDirectory(),
+      () => false,
+    );
+    if (!isDir) return false;
+  }
+  return true;
 }
 
 async function isDirectory(root: string, path: string): Promise<boolean> {

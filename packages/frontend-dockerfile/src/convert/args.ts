@@ -54,6 +54,7 @@ const IMPLICIT_ARGS = new Set([
   "BUILDKIT_INLINE_CACHE",
   "BUILDKIT_SYNTAX",
   "BUILDKIT_DOCKERFILE_CHECK",
+  "BUILDKIT_CONTEXT_KEEP_GIT_DIR",
 ]);
 
 /** The proxy settings of an ExecOp (`pb.ProxyEnv`'s fields). */

@@ -49,7 +49,11 @@ export async function dispatchCopy(
   const workdir = st.config.config?.WorkingDir || "/";
   const rawDest = expand(cmd.destPath);
   let dest = posix.isAbsolute(rawDest) ? rawDest : posix.join(workdir, rawDest);
-  if ((rawDest.endsWith("/") || rawDest === "." || rawDest.endsWith("/.")) && !dest.endsWith("/"))
+  // An empty destination (`COPY f $empty`) is the workdir as a directory, as BuildKit reads it.
+  if (
+    (rawDest === "" || rawDest.endsWith("/") || rawDest === "." || rawDest.endsWith("/.")) &&
+    !dest.endsWith("/")
+  )
     dest += "/";
   if (sources.length + cmd.sourceContents.length > 1 && !dest.endsWith("/")) {
     throw new KilnError(

@@ -26,7 +26,7 @@ import { createBuildArgs, platformArgs, proxyEnvFromBuildArgs } from "./args.js"
 import { dispatchCopy } from "./copy.js";
 import { applyDirectives } from "./directives.js";
 import { dispatchMetadata } from "./metadata.js";
-import { remoteNamedContext } from "./named-context.js";
+import { remoteMainContext, remoteNamedContext } from "./named-context.js";
 import { dispatchRun } from "./run.js";
 import type { ConvertContext, StageState } from "./stage-state.js";
 import { planStages } from "./stages.js";
@@ -63,15 +63,28 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
     req.attrs.target,
     (name) => namedContext(req.attrs, name) !== undefined,
   );
-  const epoch = buildArgs.get("SOURCE_DATE_EPOCH");
-  const created = (epoch && /^\d+$/.test(epoch) ? new Date(Number(epoch) * 1000) : new Date()).toISOString();
+  // SOURCE_DATE_EPOCH: the build arg, else the default of a global ARG (BuildKit reads both).
+  const epoch = buildArgs.get("SOURCE_DATE_EPOCH") ?? globalArgs.get("SOURCE_DATE_EPOCH");
+  if (epoch && !/^\d+$/.test(epoch)) {
+    const arg = stages.metaArgs.find((cmd) => cmd.args.some((a) => a.key === "SOURCE_DATE_EPOCH"));
+    throw new KilnError("INVALID_ARGUMENT", `invalid SOURCE_DATE_EPOCH: ${epoch}`, {
+      hint: "SOURCE_DATE_EPOCH is a Unix timestamp in seconds",
+      ...(arg && !buildArgs.get("SOURCE_DATE_EPOCH") ? { location: arg.location } : {}),
+    });
+  }
+  // RFC 3339 like BuildKit's: whole seconds print without a fraction.
+  const created = (epoch ? new Date(Number(epoch) * 1000) : new Date()).toISOString().replace(".000Z", "Z");
 
   const ignorePatterns = req.ignoreFile ? parseIgnoreFile(req.ignoreFile) : [];
-  const context = local("context", {
-    sharedKeyHint: "context",
-    ...(ignorePatterns.length ? { excludePatterns: ignorePatterns } : {}),
-    customName: "[internal] load build context",
-  });
+  // A URL as the main context (buildx `build <git or https URL>`) replaces the local directory.
+  const keepGitDir = /^(1|true)$/i.test(buildArgs.get("BUILDKIT_CONTEXT_KEEP_GIT_DIR") ?? "");
+  const context =
+    (req.attrs.context ? remoteMainContext(req.attrs.context, { keepGitDir }) : undefined) ??
+    local("context", {
+      sharedKeyHint: "context",
+      ...(ignorePatterns.length ? { excludePatterns: ignorePatterns } : {}),
+      customName: "[internal] load build context",
+    });
 
   const baseImages = new Map<number, BaseImageInfo>();
   const platformMismatches: [string, Platform, Platform, SourceLocation][] = [];
@@ -166,6 +179,8 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
 
   const target = ctx.stageResult(plan.target);
   const config = target.config;
+  // With SOURCE_DATE_EPOCH the image's own time is the epoch too, like its history (BuildKit).
+  if (epoch) config.created = created;
   const labels = Object.entries(req.attrs).filter(([k]) => k.startsWith("label:"));
   if (labels.length) {
     config.config ??= {};
@@ -201,7 +216,7 @@ export async function convertDockerfile(req: FrontendRequest, o: CallOptions = {
 }
 
 /** BuildKit's config for `FROM scratch`. */
-function emptyImage(platform: Platform): ImageConfig {
+export function emptyImage(platform: Platform): ImageConfig {
   return {
     architecture: platform.architecture,
     os: platform.os,
@@ -239,7 +254,7 @@ async function resolveImage(
 }
 
 /** `context:<name>` for the reference as written, then its normalised forms (like buildx). */
-function namedContext(attrs: Readonly<Record<string, string>>, ref: string): string | undefined {
+export function namedContext(attrs: Readonly<Record<string, string>>, ref: string): string | undefined {
   const candidates = [ref];
   const noTag = ref.replace(/:[^/:@]+$/, "");
   if (!ref.includes("@") && noTag === ref) candidates.push(`${ref}:latest`);
@@ -254,7 +269,7 @@ function namedContext(attrs: Readonly<Record<string, string>>, ref: string): str
 }
 
 /** Adds the instruction's location to an error that has none (lexer and resolver errors). */
-function withLocation(err: unknown, location: SourceLocation): unknown {
+export function withLocation(err: unknown, location: SourceLocation): unknown {
   if (!(err instanceof KilnError) || err.location) return err;
   // A word the shell lexer could not process: point at it when it is on the instruction's line.
   const word = err.details?.word;
@@ -269,7 +284,7 @@ function withLocation(err: unknown, location: SourceLocation): unknown {
 }
 
 /** ONBUILD trigger texts of a base config, parsed as instructions located at the stage's FROM line. */
-function onbuildTriggers(
+export function onbuildTriggers(
   config: ImageConfig,
   base: string,
   at: SourceLocation,

@@ -2,13 +2,16 @@
  * buildx's `--call=outline` (BuildKit's `frontend.outline` subrequest): what a target can be given —
  * the build args it reads (value, and description from the `# NAME description` comment above the
  * ARG), the secrets and SSH ids its RUN --mounts use — gathered over the target and the stages it
- * depends on, in source order. Answered from the Dockerfile alone: no image is resolved.
+ * depends on, in source order. With `baseImages` (see `lookupBaseImages`) a base image's ENV and
+ * ONBUILD triggers count, as in BuildKit, which resolves the images first.
  */
 import { formatPlatform, type Platform } from "@kiln/core";
-import { parseMount, parseStages, type Stage } from "../instructions/index.js";
+import { type Command, parseMount, parseStages } from "../instructions/index.js";
 import { parse } from "../parser/index.js";
 import { createLexer, type ShellLexer } from "../shell/index.js";
 import { platformArgs } from "./args.js";
+import type { BaseImage } from "./base-images.js";
+import { onbuildTriggers } from "./frontend.js";
 import { planStages } from "./stages.js";
 
 export interface OutlineArg {
@@ -45,6 +48,7 @@ export function outlineDockerfile(
   file: { name: string; data: Uint8Array },
   attrs: Readonly<Record<string, string>>,
   platform: Platform,
+  baseImages?: ReadonlyMap<number, BaseImage>,
 ): Outline {
   const parsed = parse(file.data, file.name);
   const stages = parseStages(parsed, { file: file.name });
@@ -83,7 +87,20 @@ export function outlineDockerfile(
     const stagePlan = plan.stages[index];
     if (!stagePlan) continue;
     const used = new Set(lexer.processWordWithMatches(stagePlan.stage.baseName, globals).matched);
-    const outline = stageOutline(stagePlan.stage, lexer, new Map(metaArgs), used, globals, buildArgs);
+    // A resolved base image starts the stage with its ENV, and its ONBUILD triggers run first.
+    const base = baseImages?.get(index);
+    const { stage } = stagePlan;
+    const triggers =
+      base && !stagePlan.replaced
+        ? onbuildTriggers(base.config, base.ref, stage.location, parsed.escapeToken)
+        : [];
+    const env = new Map<string, string>();
+    for (const kv of base?.config.config?.Env ?? []) {
+      const eq = kv.indexOf("=");
+      if (eq > 0) env.set(kv.slice(0, eq), kv.slice(eq + 1));
+    }
+    const commands = [...triggers, ...stage.commands];
+    const outline = stageOutline(commands, lexer, new Map(metaArgs), used, globals, buildArgs, env);
     outlines.set(index, outline);
   }
 
@@ -130,14 +147,14 @@ function markAllUsed(o: StageOutline, names: readonly string[], visited: Set<str
 }
 
 function stageOutline(
-  stage: Stage,
+  commands: readonly Command[],
   lexer: ShellLexer,
   allArgs: Map<string, ArgInfo>,
   used: Set<string>,
   globals: ReadonlyMap<string, string>,
   buildArgs: ReadonlyMap<string, string>,
+  env: Map<string, string>,
 ): StageOutline {
-  const env = new Map<string, string>();
   const secrets = new Map<string, OutlineSecret>();
   const ssh = new Map<string, OutlineSecret>();
   const expand = (word: string) => {
@@ -147,7 +164,7 @@ function stageOutline(
       return word;
     }
   };
-  for (const cmd of stage.commands) {
+  for (const cmd of commands) {
     if (cmd.kind === "ARG") {
       for (const def of cmd.args) {
         let value = buildArgs.get(def.key);

@@ -138,7 +138,7 @@ export function findStage(plan: BuildPlan, ref: string): number | undefined {
 
 function pickTarget(parsed: Stages, byName: ReadonlyMap<string, number>, target: string | undefined): number {
   if (parsed.stages.length === 0) {
-    throw new KilnError("INVALID_ARGUMENT", "the Dockerfile has no FROM instruction", {
+    throw new KilnError("INVALID_ARGUMENT", "dockerfile contains no stages to build", {
       hint: "a Dockerfile must start with FROM (after ARGs and parser directives)",
     });
   }

@@ -1,10 +1,16 @@
 import { hostPlatform, type Platform, type SourceLocation } from "@kiln/core";
 import { parseIgnoreFile } from "../dockerignore/index.js";
 import { parseStages } from "../instructions/index.js";
-import { type LintWarning, lintDockerfile } from "../lint/index.js";
+import {
+  type BaseImageInfo,
+  checkBaseImagePlatform,
+  type LintWarning,
+  lintDockerfile,
+} from "../lint/index.js";
 import { parse } from "../parser/index.js";
 import { createLexer } from "../shell/index.js";
 import { platformArgs } from "./args.js";
+import type { BaseImage } from "./base-images.js";
 import { planStages } from "./stages.js";
 
 /**
@@ -36,14 +42,17 @@ export type CheckWarning = LintWarning;
 /**
  * `--call=check`: all build-check rules over every stage (or, with a `target` attr, the stages it
  * needs), honouring `# check=…` (skip, experimental;
- * `error=true` only changes a build). Base images are not resolved, so UndefinedVar is checked only
- * in stages whose environment is fully known (from `scratch` or a stage of the same file).
+ * `error=true` only changes a build). With `baseImages` (see `lookupBaseImages`) the checks see the
+ * base images' ENV and SHELL, as in a build; without, UndefinedVar is checked only in stages whose
+ * environment is fully known (from `scratch` or a stage of the same file).
  */
 export function checkDockerfile(req: {
   readonly attrs: Readonly<Record<string, string>>;
   readonly file: { readonly name: string; readonly data: Uint8Array };
   readonly ignoreFile?: Uint8Array;
   readonly platform?: Platform;
+  /** Base images by stage index (`lookupBaseImages`): their ENV and SHELL, and platform checks. */
+  readonly baseImages?: ReadonlyMap<number, BaseImage>;
 }): CheckWarning[] {
   const parsed = parse(req.file.data, req.file.name);
   const stages = parseStages(parsed, { file: req.file.name });
@@ -61,11 +70,27 @@ export function checkDockerfile(req: {
     }
     stagesToCheck = new Set(planStages(stages, lexer, globals, req.attrs.target).order);
   }
+  const baseImages = new Map<number, BaseImageInfo>();
+  for (const [index, image] of req.baseImages ?? []) {
+    baseImages.set(index, {
+      env: image.config.config?.Env ?? [],
+      shell: image.config.config?.Shell ?? undefined,
+    });
+  }
   const result = lintDockerfile(parsed, stages, {
     attrs: req.attrs,
     platform,
     ...(stagesToCheck ? { stagesToCheck } : {}),
+    baseImages,
     ignorePatterns: req.ignoreFile ? parseIgnoreFile(req.ignoreFile) : [],
   });
-  return [...result.warnings].sort((a, b) => a.location.line - b.location.line);
+  const warnings = [...result.warnings];
+  for (const [index, image] of req.baseImages ?? []) {
+    const { os, architecture } = image.config;
+    const stage = stages.stages[index];
+    if (!os || !architecture || !stage) continue;
+    const w = checkBaseImagePlatform(result, image.ref, image.platform, { os, architecture }, stage.location);
+    if (w) warnings.push(w);
+  }
+  return warnings.sort((a, b) => a.location.line - b.location.line);
 }
