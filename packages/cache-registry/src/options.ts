@@ -1,12 +1,12 @@
-import { KilnError } from "@kiln/core";
-import { parseRegistryRef } from "@kiln/registry";
 import {
   checkTypeAttr,
   invalidAttr,
+  KilnError,
   parseBoolAttr,
   rejectUnknownAttrs,
   SHARED_CACHE_ATTRS,
-} from "./attr-values.js";
+} from "@kiln/core";
+import { parseRegistryRef } from "@kiln/registry";
 
 export const REGISTRY_CACHE_TYPE = "registry";
 

@@ -3,9 +3,12 @@ import {
   type BlobStore,
   type CallOptions,
   type Descriptor,
+  digestVerifier,
   isDigest,
   isKilnError,
   KilnError,
+  pipeChecked,
+  sourceFailure,
   throwIfAborted,
 } from "@kiln/core";
 import {
@@ -23,7 +26,6 @@ import {
   type ResolvedRegistryCacheOptions,
   resolveRegistryOptions,
 } from "./options.js";
-import { digestVerifier, pipeChecked, sourceFailure } from "./verify.js";
 
 /** How the store reaches the registry; by default a client of its own with `~/.docker/config.json`. */
 export interface RegistryStoreConnection {

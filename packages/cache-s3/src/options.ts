@@ -1,14 +1,14 @@
 import { inspect } from "node:util";
-import { KilnError } from "@kiln/core";
 import {
   checkTypeAttr,
   invalidAttr,
+  KilnError,
   parseBoolAttr,
   parseDurationAttr,
   parseIntAttr,
   rejectUnknownAttrs,
   SHARED_CACHE_ATTRS,
-} from "./attr-values.js";
+} from "@kiln/core";
 
 export const S3_CACHE_TYPE = "s3";
 

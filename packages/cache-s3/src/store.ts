@@ -14,7 +14,10 @@ import {
   type CallOptions,
   type Descriptor,
   type Digest,
+  digestVerifier,
   KilnError,
+  pipeChecked,
+  sourceFailure,
   throwIfAborted,
 } from "@kiln/core";
 import { isS3NotFound, s3Error } from "./errors.js";
@@ -25,7 +28,6 @@ import {
   type S3CacheOptions,
 } from "./options.js";
 import { resumingBody } from "./resuming-read.js";
-import { digestVerifier, pipeChecked, sourceFailure } from "./verify.js";
 
 /** Tuning that is not a BuildKit attribute; tests lower the part size to exercise multipart uploads. */
 export interface S3StoreTuning {

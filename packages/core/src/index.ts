@@ -10,6 +10,15 @@ export type {
   WritePointerOptions,
 } from "./blob-store.js";
 export {
+  checkTypeAttr,
+  invalidAttr,
+  parseBoolAttr,
+  parseDurationAttr,
+  parseIntAttr,
+  rejectUnknownAttrs,
+  SHARED_CACHE_ATTRS,
+} from "./cache-attrs.js";
+export {
   CACHE_KEY_SCHEME,
   type CacheGraph,
   type CacheGraphEdge,
@@ -32,6 +41,7 @@ export type {
 } from "./definition.js";
 export type { Descriptor } from "./descriptor.js";
 export { type Digest, digestHex, isDigest, parseDigest, sha256 } from "./digest.js";
+export { digestVerifier, pipeChecked, sourceFailure } from "./digest-verifier.js";
 export {
   formatSourceSnippet,
   isAlreadyExists,

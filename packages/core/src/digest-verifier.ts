@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { type Readable, Transform } from "node:stream";
-import { type Descriptor, isKilnError, KilnError } from "@kiln/core";
+import type { Descriptor } from "./descriptor.js";
+import { isKilnError, KilnError } from "./errors.js";
 
 /**
  * A pass-through that fails with DATA_LOSS when the bytes are not what `desc` promises. Too many bytes

@@ -1,5 +1,4 @@
-// Same helpers as @kiln/cache-s3 (backends do not import each other); keep the two in step.
-import { KilnError } from "@kiln/core";
+import { KilnError } from "./errors.js";
 
 /**
  * Value parsers for BuildKit cache attributes, each failing with INVALID_ARGUMENT that names the
