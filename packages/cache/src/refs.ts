@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGunzip, createGzip } from "node:zlib";
+import { createGunzip } from "node:zlib";
 import {
   type CallOptions,
   type ContentStore,
@@ -18,6 +18,7 @@ import {
   type Snapshotter,
   sha256,
 } from "@kiln/core";
+import { parallelGzipStream } from "@kiln/oci";
 import { applyLayer, mountedPath, snapshotterDiff } from "@kiln/snapshotter";
 import type { Metadata, RefRow } from "./metadata.js";
 
@@ -88,7 +89,8 @@ export function createRefManager({ metadata, snapshotter, content }: RefManagerO
     const tar = new PassThrough();
     // The snapshotter picks the cheapest diff it can (an overlay upperdir walk, else a double walk).
     const diffing = snapshotterDiff(snapshotter, row.snapshot, parent?.snapshot ?? undefined, tar, o);
-    const storing = content.write(tar.pipe(createGzip()), undefined, o);
+    // Deflating is most of a cold export's time: it runs on every core (a multi-member gzip).
+    const storing = content.write(tar.pipe(parallelGzipStream()), undefined, o);
     const [diff, info] = await Promise.all([diffing, storing]);
     const blob = {
       digest: info.digest,

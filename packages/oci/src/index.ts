@@ -15,7 +15,7 @@ export {
 } from "./blob-sources.js";
 export { type ContentStoreOptions, createContentStore } from "./content-store.js";
 export { toDockerMediaTypes } from "./docker-media-types.js";
-export { DEFAULT_GZIP_LEVEL, gzipStream } from "./gzip.js";
+export { DEFAULT_GZIP_LEVEL, gzipStream, type ParallelGzipOptions, parallelGzipStream } from "./gzip.js";
 export {
   encodeIndex,
   encodeManifest,
