@@ -30,6 +30,7 @@ export {
   contentCacheKey,
 } from "./cache-keys.js";
 export type { CallOptions } from "./call-options.js";
+export { createSlicer, type Slicer } from "./slicer.js";
 export type { ContentInfo, ContentStore } from "./content.js";
 export type {
   Definition,

@@ -1,7 +1,7 @@
-import { readdir } from "node:fs/promises";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Writable } from "node:stream";
-import { type CallOptions, type Digest, throwIfAborted } from "@kiln/core";
+import { type CallOptions, createSlicer, type Digest, type Slicer, throwIfAborted } from "@kiln/core";
 import { createTarWriter, type TarWriter } from "./tar-writer.js";
 import {
   fileBody,
@@ -41,6 +41,8 @@ interface DiffState {
   readonly inodes: Map<string, string>;
   /** Unchanged ancestors of the current position; written only once something below them is. */
   readonly dirs: PendingDir[];
+  /** Yields between synchronous fs calls (see tree-entry.ts for why they are synchronous). */
+  readonly slicer: Slicer;
 }
 
 /**
@@ -77,7 +79,7 @@ export async function diffTrees(
   o: LayerDiffOptions = {},
 ): Promise<LayerDiffResult> {
   const tar = createTarWriter(out, o);
-  const state: DiffState = { tar, o, inodes: new Map(), dirs: [] };
+  const state: DiffState = { tar, o, inodes: new Map(), dirs: [], slicer: createSlicer(o.signal) };
   try {
     await diffDir(state, "", lowerDir, upperDir, layerDir);
     return await tar.finish();
@@ -99,11 +101,9 @@ async function diffDir(
   layer: string | undefined,
 ) {
   throwIfAborted(state.o.signal);
-  const [upperNames, lowerNames, layerNames] = await Promise.all([
-    sortedNames(upper),
-    lower === undefined ? [] : sortedNames(lower),
-    layer === undefined ? undefined : readdir(layer).then((names) => new Set(names)),
-  ]);
+  const upperNames = sortedNames(upper);
+  const lowerNames = lower === undefined ? [] : sortedNames(lower);
+  const layerNames = layer === undefined ? undefined : new Set(readdirSync(layer));
   const inUpper = new Set(upperNames);
   const inLower = new Set(lowerNames);
   const changes: Change[] = [];
@@ -116,19 +116,19 @@ async function diffDir(
   for (const name of lowerNames) {
     if (!inUpper.has(name)) changes.push({ kind: "deleted", name, tarName: `${WHITEOUT_PREFIX}${name}` });
   }
-  // lstat in parallel: the fs calls go through libuv's thread pool, so one at a time is slow.
-  const [upperEntries, lowerEntries] = await Promise.all([
-    statEntries(
-      upper,
-      changes.filter((c) => c.kind !== "deleted").map((c) => c.name),
-    ),
+  const upperEntries = await statEntries(
+    upper,
+    changes.filter((c) => c.kind !== "deleted").map((c) => c.name),
+    state.slicer,
+  );
+  const lowerEntries =
     lower === undefined
       ? new Map<string, TreeEntry>()
-      : statEntries(
+      : await statEntries(
           lower,
           changes.filter((c) => c.kind === "both").map((c) => c.name),
-        ),
-  ]);
+          state.slicer,
+        );
   const order = sortByBytes(changes.map((c) => c.tarName));
   const byTarName = new Map(changes.map((c) => [c.tarName, c]));
   for (const tarName of order) {
@@ -219,5 +219,6 @@ async function writeEntry(state: DiffState, path: string, entry: TreeEntry): Pro
     }
     state.inodes.set(inode, path);
   }
-  await state.tar.add(tarEntryFor(path, entry, "file"), await fileBody(entry.hostPath, entry.stat.size));
+  await state.tar.add(tarEntryFor(path, entry, "file"), fileBody(entry.hostPath, entry.stat.size));
+  await state.slicer.pause();
 }

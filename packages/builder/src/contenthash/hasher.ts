@@ -1,7 +1,6 @@
-import { type CallOptions, type Digest, sha256, throwIfAborted } from "@kiln/core";
+import { type CallOptions, createSlicer, type Digest, sha256, throwIfAborted } from "@kiln/core";
 import { fsError } from "../fileop/fs-util.js";
 import { absPath } from "../fileop/paths.js";
-import { createSlicer } from "../fileop/slicer.js";
 import type { SourceTree } from "../fileop/types.js";
 import { selectionChecksum } from "./selection.js";
 import { type FileDigestMemo, type HashEnv, lazyChecksum } from "./tree-hash.js";

@@ -1,10 +1,9 @@
 import { createHash } from "node:crypto";
 import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from "node:fs";
 import { join } from "node:path";
-import { type Digest, KilnError } from "@kiln/core";
+import { type Digest, KilnError, type Slicer } from "@kiln/core";
 import { sortByteOrder, splitComponents } from "../fileop/paths.js";
 import { isAbsent, isVisible, resolvePath } from "../fileop/resolve.js";
-import type { Slicer } from "../fileop/slicer.js";
 import type { SourceTree } from "../fileop/types.js";
 import { tarsumHeader } from "./header.js";
 

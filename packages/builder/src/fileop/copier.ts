@@ -17,7 +17,7 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
-import { KilnError } from "@kiln/core";
+import { createSlicer, KilnError } from "@kiln/core";
 import type { ModeSet } from "./chmod.js";
 import {
   devNumbers,
@@ -32,7 +32,6 @@ import type { Owner } from "./owner.js";
 import { sortByteOrder } from "./paths.js";
 import type { MatchInfo, PatternMatcher } from "./patterns.js";
 import { isAbsent } from "./resolve.js";
-import { createSlicer } from "./slicer.js";
 import type { SourceTree } from "./types.js";
 
 const CHUNK = 1 << 20;

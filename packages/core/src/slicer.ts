@@ -1,4 +1,4 @@
-import { throwIfAborted } from "@kiln/core";
+import { throwIfAborted } from "./errors.js";
 
 /**
  * Cooperative time slicing for loops made of synchronous fs calls. On small files sync calls are
