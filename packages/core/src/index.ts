@@ -30,7 +30,6 @@ export {
   contentCacheKey,
 } from "./cache-keys.js";
 export type { CallOptions } from "./call-options.js";
-export { createSlicer, type Slicer } from "./slicer.js";
 export type { ContentInfo, ContentStore } from "./content.js";
 export type {
   Definition,
@@ -96,6 +95,7 @@ export {
 } from "./platform.js";
 export { noopProgress, type ProgressEvent, type ProgressWriter } from "./progress.js";
 export type { DirectoryRef, ImmutableRef, Layer, MountedTree, Ref } from "./ref.js";
+export { createSlicer, type Slicer } from "./slicer.js";
 export type {
   Mount,
   SnapshotInfo,
