@@ -51,7 +51,11 @@ const root = join(work, "store");
 const base = ["--build-context", `127.0.0.1:${port}/busybox:latest=oci-layout://${layout}:latest`];
 const build = (df, ctx, extra = []) =>
   timed(kiln, ["build", "--root", root, "--progress", "quiet", "-f", df, ...base, ...extra, ctx]);
-const reset = () => rmSync(root, { recursive: true, force: true });
+// As the anchors reset BuildKit (prune, then sync): the deletion is written out before the timed build.
+const reset = () => {
+  rmSync(root, { recursive: true, force: true });
+  spawnSync("sync");
+};
 
 const dfA = dockerfile("a-parallel");
 const dfB = dockerfile("b-bigctx");

@@ -34,11 +34,14 @@ export interface RefManager {
   /** The empty tree (`scratch`). */
   readonly empty: ImmutableRef;
   get(id: string): ImmutableRef;
-  /** Runs `fill` on a writable copy of `parent` and commits the result as a new ref. */
+  /**
+   * Runs `fill` on a writable copy of `parent` and commits the result as a new ref. `fill` may hand
+   * over the layer of exactly its changes (written while making them), so no diff is needed later.
+   */
   build(
     parent: ImmutableRef | undefined,
     description: string,
-    fill: (dir: string) => Promise<void>,
+    fill: (dir: string, setLayer: (layer: Layer) => void) => Promise<void>,
     o?: CallOptions,
   ): Promise<ImmutableRef>;
   /** One ref per layer, shared between builds by OCI chain id; blobs must already be in the content store. */
@@ -154,10 +157,11 @@ export function createRefManager({ metadata, snapshotter, content }: RefManagerO
   async function build(
     parent: ImmutableRef | undefined,
     description: string,
-    fill: (dir: string) => Promise<void>,
+    fill: (dir: string, setLayer: (layer: Layer) => void) => Promise<void>,
     o?: CallOptions,
-    blob?: Layer,
+    known?: Layer,
   ): Promise<ImmutableRef> {
+    let blob = known;
     const key = activeKey("build");
     const parentSnapshot = parent?.snapshot;
     const mounts = await snapshotter.prepare(key, parentSnapshot, o);
@@ -166,7 +170,9 @@ export function createRefManager({ metadata, snapshotter, content }: RefManagerO
     try {
       const mounted = await mountedPath(mounts, o);
       try {
-        await fill(mounted.path);
+        await fill(mounted.path, (layer) => {
+          blob = layer;
+        });
       } finally {
         await mounted.release();
       }

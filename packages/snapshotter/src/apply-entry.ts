@@ -52,7 +52,8 @@ const permissions = (header: LayerHeader): number => (header.mode ?? 0o644) & 0o
 
 function lstatOrUndefined(hostPath: string) {
   try {
-    return lstatSync(hostPath);
+    // A missing path is the common case (layers mostly add files): no exception for it.
+    return lstatSync(hostPath, { throwIfNoEntry: false });
   } catch (err) {
     if (isMissing(err)) return undefined;
     throw err;

@@ -1,9 +1,9 @@
-import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Snapshotter } from "@kiln/core";
 import { copyTree } from "./copy-tree.js";
 import { createDirSnapshotter } from "./dir-snapshotter.js";
 import { claimRoot, FS_DIR, removeLeftovers, snapshotId } from "./native-store.js";
+import { makeSpreadDir } from "./spread-dirs.js";
 
 export interface NativeSnapshotterOptions {
   /** Directory owned by this snapshotter; several processes may open the same root. */
@@ -17,7 +17,7 @@ export interface NativeSnapshotterOptions {
  */
 export async function createNativeSnapshotter(options: NativeSnapshotterOptions): Promise<Snapshotter> {
   const snapshotsDir = join(options.root, "snapshots");
-  await mkdir(snapshotsDir, { recursive: true, mode: 0o700 });
+  await makeSpreadDir(snapshotsDir, 0o700);
   await claimRoot(options.root, "native");
   await removeLeftovers(snapshotsDir);
   const fsOf = (name: string) => join(snapshotsDir, snapshotId(name), FS_DIR);

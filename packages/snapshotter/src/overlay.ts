@@ -6,6 +6,7 @@ import { errnoCode, isMissing } from "./fs-errors.js";
 import { removeStaleMounts } from "./mount-exec.js";
 import { registerMountDir } from "./mounts.js";
 import { claimRoot, FS_DIR, removeLeftovers, snapshotId } from "./native-store.js";
+import { makeSpreadDir } from "./spread-dirs.js";
 
 export interface OverlaySnapshotterOptions {
   /** Directory owned by this snapshotter; several processes may open the same root. */
@@ -43,7 +44,8 @@ export async function createOverlaySnapshotter(options: OverlaySnapshotterOption
   const snapshotsDir = join(root, "snapshots");
   const linksDir = join(root, LINKS_DIR);
   const mountDir = join(root, MOUNT_DIR);
-  for (const dir of [snapshotsDir, linksDir, mountDir]) await mkdir(dir, { recursive: true, mode: 0o700 });
+  await makeSpreadDir(snapshotsDir, 0o700);
+  for (const dir of [linksDir, mountDir]) await mkdir(dir, { recursive: true, mode: 0o700 });
   await claimRoot(root, "overlay");
   // Unmount first: a leftover snapshot directory may be the upperdir of a stale mount.
   await removeStaleMounts(mountDir);

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { type CallOptions, isKilnError, KilnError, throwIfAborted } from "@kiln/core";
 import { createCopier } from "./copier.js";
 import { runCopy } from "./copy-action.js";
+import type { LayerCapture } from "./layer-capture.js";
 import { resolveOwner } from "./owner.js";
 import { runMkdir, runMkfile, runRm, runSymlink } from "./simple-actions.js";
 import { actionKind, type FileAction, int64, type SourceTree, userChoice } from "./types.js";
@@ -18,6 +19,8 @@ export interface ApplyFileActionsOptions extends CallOptions {
   readonly target: string;
   /** Where snapshots of intermediate trees go when an action reads one (default: the OS temp dir). */
   readonly scratchDir?: string;
+  /** Writes the layer during the copy when the op is a single copy on `target` (layer-capture.ts). */
+  readonly capture?: LayerCapture;
 }
 
 /**
@@ -119,6 +122,7 @@ export async function applyFileActions(
             target: root,
             source: await treeOf(int64(a.secondaryInput)),
             owner,
+            ...(o.capture && actions.length === 1 && root === o.target ? { capture: o.capture } : {}),
             signal: o.signal,
           });
           break;

@@ -6,6 +6,7 @@ import { decompressedStream, tarArchiveCompression } from "./archive.js";
 import { parseModeString } from "./chmod.js";
 import { createCopier } from "./copier.js";
 import { fsError, mkdirAll, retime } from "./fs-util.js";
+import type { LayerCapture } from "./layer-capture.js";
 import type { Owner } from "./owner.js";
 import { absPath, cleanActionPath, goBase, goClean, goSplit, splitComponents } from "./paths.js";
 import { createPatternMatcher } from "./patterns.js";
@@ -19,6 +20,8 @@ export interface CopyContext {
   readonly target: string;
   readonly source: SourceTree;
   readonly owner: Owner | undefined;
+  /** Set when this copy is the whole op: the layer may be written while copying (layer-capture.ts). */
+  readonly capture?: LayerCapture;
   readonly signal?: AbortSignal;
 }
 
@@ -77,8 +80,14 @@ export async function runCopy(a: FileActionCopy, c: CopyContext): Promise<void> 
       },
     );
   }
+  // One source copied without a fixed timestamp (which retimes directories afterwards) is what a
+  // capture can describe; anything else leaves the layer to the differ.
+  if (sources.length !== 1 || p.time !== undefined) c.capture?.abandon();
   for (const src of sources) {
-    if (a.attemptUnpackDockerCompatibility && (await unpackIfArchive(src, p))) continue;
+    if (a.attemptUnpackDockerCompatibility && (await unpackIfArchive(src, p))) {
+      c.capture?.abandon();
+      continue;
+    }
     try {
       await copyOne(src, p, modeSet);
     } catch (err) {
@@ -149,6 +158,19 @@ async function copyOne(
     if (base !== "." && base !== "/") dst = join(dst, base);
   }
   const parent = contents && srcIsDir && !destSt ? dst : dirname(dst);
+  // The capture describes one new entry: the destination must not have been there before this copy.
+  const existed = createdDest.includes(dst)
+    ? false
+    : parent === dst
+      ? destSt !== undefined
+      : await lstat(dst).then(
+          () => true,
+          (err) => {
+            if (isAbsent(err)) return false;
+            throw err;
+          },
+        );
+  if (existed) c.capture?.abandon();
   const createdParents = await mkdirAll(parent, dirPerm, c.owner, time);
   const copier = createCopier({
     source: c.source,
@@ -160,6 +182,7 @@ async function copyOne(
     include: a.includePatterns?.length ? createPatternMatcher(a.includePatterns) : undefined,
     exclude: a.excludePatterns?.length ? createPatternMatcher(a.excludePatterns) : undefined,
     alwaysReplace: a.alwaysReplaceExistingDestPaths ?? false,
+    ...(c.capture?.active ? { capture: c.capture } : {}),
     signal: c.signal,
   });
   await copier.copyTree(source.host, source.rel, dst);

@@ -3,6 +3,8 @@ import { join, posix } from "node:path";
 import { type CallOptions, type Digest, isKilnError, KilnError, type Op, type Ref, sha256 } from "@kiln/core";
 import { type ChecksumSelector, createContentHasher } from "../contenthash/index.js";
 import { applyFileActions, type SourceTree } from "../fileop/index.js";
+import { actionKind } from "../fileop/types.js";
+import { captureLayerBlob } from "./layer-capture-blob.js";
 import type { DecodedOp, OpEnvironment } from "./types.js";
 
 /** The FileOp fields the builder reads (a structural subset of `pb.FileAction`). */
@@ -89,12 +91,27 @@ export function fileOp(op: DecodedOp, env: OpEnvironment, description: string): 
         const result = await env.refs.build(
           base,
           description,
-          (target) =>
-            applyFileActions(actions as never, {
-              inputs: trees,
-              target,
-              ...(o.signal ? { signal: o.signal } : {}),
-            }),
+          async (target, setLayer) => {
+            // A lone copy writes its layer while copying (see layer-capture.ts).
+            const captured =
+              actions.length === 1 && actionKind(first as never)?.case === "copy"
+                ? captureLayerBlob(target, env.content, o)
+                : undefined;
+            try {
+              await applyFileActions(actions as never, {
+                inputs: trees,
+                target,
+                ...(captured ? { capture: captured.capture } : {}),
+                ...(o.signal ? { signal: o.signal } : {}),
+              });
+            } catch (err) {
+              captured?.capture.abandon();
+              await captured?.finish();
+              throw err;
+            }
+            const layer = await captured?.finish();
+            if (layer) setLayer(layer);
+          },
           o,
         );
         return [result];
