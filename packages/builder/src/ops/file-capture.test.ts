@@ -8,8 +8,9 @@ import { parallelGzipStream } from "@kiln/oci";
 import { snapshotterDiff } from "@kiln/snapshotter";
 import { makeTempDir, type TempDir } from "@kiln/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalStore, openLocalStore } from "../store.js";
+import type { LocalStore } from "../store.js";
 import { fileOp } from "./file.js";
+import { openTestEnv } from "./remote.test-helpers.js";
 import type { OpEnvironment } from "./types.js";
 
 /**
@@ -27,15 +28,7 @@ describe.each(["overlay", "native"] as const)("layers written during a COPY (%s 
 
   beforeAll(async () => {
     tmp = await makeTempDir(`file-capture-${kind}`);
-    store = await openLocalStore(join(tmp.path, "store"), { snapshotter: kind });
-    env = {
-      refs: store.refs,
-      content: store.content,
-      fileDigests: store.fileDigests,
-      localDirs: new Map(),
-      ociStores: new Map(),
-      storeRoot: store.root,
-    };
+    ({ store, env } = await openTestEnv(join(tmp.path, "store"), {}, kind));
     base = await store.refs.build(undefined, "base", async (dir) => {
       await mkdir(join(dir, "usr/local/bin"), { recursive: true });
       await mkdir(join(dir, "etc"));

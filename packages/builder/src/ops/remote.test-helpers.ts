@@ -1,7 +1,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { noopProgress, type Op, type Ref } from "@kiln/core";
-import { type LocalStore, openLocalStore } from "../store.js";
+import { type LocalStore, openLocalStore, type SnapshotterChoice } from "../store.js";
 import { sourceOp } from "./source.js";
 import type { OpEnvironment } from "./types.js";
 
@@ -9,8 +9,9 @@ import type { OpEnvironment } from "./types.js";
 export async function openTestEnv(
   root: string,
   secrets: Record<string, string> = {},
+  snapshotter: SnapshotterChoice = "native",
 ): Promise<{ store: LocalStore; env: OpEnvironment }> {
-  const store = await openLocalStore(root, { snapshotter: "native" });
+  const store = await openLocalStore(root, { snapshotter });
   const env: OpEnvironment = {
     refs: store.refs,
     content: store.content,
