@@ -17,6 +17,9 @@ export function gzipStream(level: number = DEFAULT_GZIP_LEVEL): Gzip {
 
 const gzipChunk = promisify(gzip);
 
+/** Deflate may grow incompressible input by a few bytes per 16 KiB block; this covers it and the header. */
+const OUTPUT_SLACK = 64 * 1024;
+
 export interface ParallelGzipOptions {
   readonly level?: number;
   /** Input bytes per gzip member; fixed, so the output is deterministic for a given input. */
@@ -36,7 +39,9 @@ export function parallelGzipStream(options: ParallelGzipOptions = {}): Transform
   const level = options.level ?? DEFAULT_GZIP_LEVEL;
   const chunkSize = options.chunkSize ?? 4 * 1024 * 1024;
   const concurrency = Math.max(1, options.concurrency ?? Math.min(availableParallelism(), 4));
-  const zopts = { level, memLevel: constants.Z_DEFAULT_MEMLEVEL };
+  // One output buffer per member: with zlib's default 16 KiB, each member took ~130 trips between the
+  // thread pool and the main thread, and a main thread busy with synchronous copying stalled them all.
+  const zopts = { level, memLevel: constants.Z_DEFAULT_MEMLEVEL, chunkSize: chunkSize + OUTPUT_SLACK };
   let pending: Buffer[] = [];
   let pendingSize = 0;
   let members = 0;

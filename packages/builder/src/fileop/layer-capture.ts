@@ -1,5 +1,5 @@
 import { type BigIntStats, createReadStream, lstatSync, readFileSync, readlinkSync } from "node:fs";
-import { join, relative, sep } from "node:path";
+import { join, sep } from "node:path";
 import type { Writable } from "node:stream";
 import type { CallOptions, Digest } from "@kiln/core";
 import { createTarWriter, type TarEntry, tarEntryFor, tarType } from "@kiln/snapshotter";
@@ -30,8 +30,11 @@ export interface FinalDirectory {
 export interface LayerCapture {
   /** Call once `host` exists as a directory, before anything is created inside it. */
   directory(host: string, final: FinalDirectory): Promise<void>;
-  /** Call once a non-directory at `host` has its content and metadata; `content` if held in memory. */
-  entry(host: string, content?: Buffer): Promise<void>;
+  /**
+   * Call once a non-directory at `host` has its content and metadata; `content` if held in memory,
+   * `stat` if the caller took it after setting the metadata (else it is read here).
+   */
+  entry(host: string, content?: Buffer, stat?: BigIntStats): Promise<void>;
   /** The copy does something the capture cannot describe exactly: the differ makes the layer. */
   abandon(): void;
   readonly active: boolean;
@@ -68,10 +71,13 @@ export function createLayerCapture(root: string, out: Writable, o: CallOptions =
   let abandoned = false;
   let written = 0;
 
+  // Hosts come from joins under `root`; a prefix test is enough (path.relative was a visible share).
+  const prefix = root.endsWith(sep) ? root : `${root}${sep}`;
   const nameOf = (host: string): string | undefined => {
-    const rel = relative(root, host);
-    if (rel === "" || rel.startsWith("..") || rel.startsWith(sep)) return undefined;
-    return rel.split(sep).join("/");
+    if (!host.startsWith(prefix) || host.length === prefix.length) return undefined;
+    const rel = host.slice(prefix.length);
+    if (rel.split(sep).some((part) => part === "" || part === "." || part === "..")) return undefined;
+    return sep === "/" ? rel : rel.split(sep).join("/");
   };
 
   function abandon(): void {
@@ -127,12 +133,12 @@ export function createLayerCapture(root: string, out: Writable, o: CallOptions =
         mtime: new Date(seconds * 1000),
       });
     },
-    async entry(host, content) {
+    async entry(host, content, known) {
       if (abandoned) return;
       const name = nameOf(host);
       if (name === undefined) return abandon();
       if (!started) await startAt(name);
-      const stat = lstatSync(host, { bigint: true });
+      const stat = known ?? lstatSync(host, { bigint: true });
       const type = tarType(stat);
       if (type === undefined) return; // a socket: the differ skips it too
       if (type === "directory" || stat.mtimeNs < 0n) return abandon();
