@@ -1,29 +1,21 @@
 import {
-  type BigIntStats,
   chmodSync,
-  closeSync,
-  fchmodSync,
-  fchownSync,
-  fstatSync,
-  futimesSync,
   linkSync,
   lstatSync,
   lutimesSync,
   mkdirSync,
-  openSync,
   readdirSync,
   readlinkSync,
-  readSync,
   rmSync,
   type Stats,
   statSync,
   symlinkSync,
   unlinkSync,
-  writeSync,
 } from "node:fs";
 import { join } from "node:path";
 import { createSlicer, KilnError } from "@kiln/core";
 import type { ModeSet } from "./chmod.js";
+import { type CopiedFile, copyFileContent } from "./copy-file.js";
 import {
   devNumbers,
   displayPath,
@@ -39,9 +31,6 @@ import { sortByteOrder } from "./paths.js";
 import type { MatchInfo, PatternMatcher } from "./patterns.js";
 import { isAbsent } from "./resolve.js";
 import type { SourceTree } from "./types.js";
-
-const CHUNK = 1 << 20;
-const chunk = Buffer.allocUnsafe(CHUNK);
 
 export interface CopierOptions {
   readonly source: SourceTree;
@@ -62,12 +51,6 @@ export interface CopierOptions {
   /** Told about every entry created, in order, to write the layer during the copy. */
   readonly capture?: LayerCapture;
   readonly signal?: AbortSignal;
-}
-
-/** What copyFileData hands a capture: the content when read in one go, and the copy's stat. */
-interface CopiedFile {
-  readonly content: Buffer | undefined;
-  readonly stat: BigIntStats | undefined;
 }
 
 interface PendingDir {
@@ -91,46 +74,13 @@ export function createCopier(o: CopierOptions) {
   const visible = o.source.filter;
   const show = (host: string) => displayPath(o.targetRoot, host);
 
-  /**
-   * Plain read/write through one buffer: on the measured ext4 this was ~4x faster than
-   * copy_file_range (copyFile) for small files, whose copies were also far slower to delete later.
-   */
-  async function copyFileData(src: string, dst: string, fi: Stats): Promise<CopiedFile> {
-    const capturing = o.capture?.active === true;
-    // A capture gets a file that fits one read in its own buffer (no copy) and the copy's final stat.
-    const buffer = capturing && fi.size > 0 && fi.size < CHUNK ? Buffer.allocUnsafe(fi.size) : chunk;
-    let reads = 0;
-    let copied = 0;
-    let stat: BigIntStats | undefined;
-    const from = openSync(src, "r");
-    try {
-      const to = openSync(dst, "wx", 0o600);
-      try {
-        // Stops at the size lstat saw (no extra read to find the end): a file growing during the copy
-        // is cut where its metadata said it ends.
-        for (; copied < fi.size; reads++) {
-          const n = readSync(from, buffer, 0, buffer.length, null);
-          if (n === 0) break;
-          for (let off = 0; off < n; ) off += writeSync(to, buffer, off, n - off);
-          copied += n;
-          if (n === CHUNK) await slicer.pause();
-        }
-        // Metadata through the open descriptor: copyInfo's calls without a path walk each.
-        const meta = metadata(fi);
-        const owner = ownerOf(fi);
-        fchownSync(to, owner.uid, owner.gid);
-        fchmodSync(to, meta.mode);
-        futimesSync(to, meta.atime, meta.mtime);
-        if (capturing) stat = fstatSync(to, { bigint: true });
-      } finally {
-        closeSync(to);
-      }
-    } finally {
-      closeSync(from);
-    }
-    const whole = buffer !== chunk && reads === 1 && copied === buffer.length;
-    return { content: whole ? buffer : undefined, stat };
-  }
+  const copyFileData = (src: string, dst: string, fi: Stats): Promise<CopiedFile> =>
+    copyFileContent(src, dst, fi, {
+      ...metadata(fi),
+      owner: ownerOf(fi),
+      capturing: o.capture?.active === true,
+      slicer,
+    });
 
   async function copy(
     src: string,
