@@ -1,4 +1,5 @@
 export { createFileDigestMemo, type FileDigestMemo } from "./file-digest-memo.js";
+export { type GzipLayerWrite, writeGzipLayer } from "./layer-blob.js";
 export {
   createLazyRefFactory,
   isLazyRef,

@@ -13,13 +13,12 @@ import {
   type ImmutableRef,
   KilnError,
   type Layer,
-  MediaType,
   type MountedTree,
   type Snapshotter,
   sha256,
 } from "@kiln/core";
-import { parallelGzipStream } from "@kiln/oci";
 import { applyLayer, mountedPath, snapshotterDiff } from "@kiln/snapshotter";
+import { writeGzipLayer } from "./layer-blob.js";
 import type { Metadata, RefRow } from "./metadata.js";
 
 /**
@@ -89,18 +88,21 @@ export function createRefManager({ metadata, snapshotter, content }: RefManagerO
   async function computeBlob(row: RefRow, o?: CallOptions): Promise<Layer> {
     const parent = row.parent ? metadata.getRef(row.parent) : undefined;
     if (!row.snapshot) throw new KilnError("INTERNAL", `ref ${row.id} has no snapshot to diff`);
-    const tar = new PassThrough();
+    const write = writeGzipLayer(content, o);
+    write.stored.catch(() => {});
     // The snapshotter picks the cheapest diff it can (an overlay upperdir walk, else a double walk).
-    const diffing = snapshotterDiff(snapshotter, row.snapshot, parent?.snapshot ?? undefined, tar, o);
-    // Deflating is most of a cold export's time: it runs on every core (a multi-member gzip).
-    const storing = content.write(tar.pipe(parallelGzipStream()), undefined, o);
-    const [diff, info] = await Promise.all([diffing, storing]);
-    const blob = {
-      digest: info.digest,
-      size: info.size,
-      mediaType: MediaType.OciLayerGzip,
-      diffId: diff.diffId,
-    };
+    const diff = await snapshotterDiff(
+      snapshotter,
+      row.snapshot,
+      parent?.snapshot ?? undefined,
+      write.tar,
+      o,
+    ).catch((err: unknown) => {
+      write.tar.destroy(err as Error);
+      throw err;
+    });
+    const written = await write.stored;
+    const blob = { ...written, diffId: diff.diffId };
     metadata.setRefBlob(row.id, blob);
     // Another process may have stored its blob first; the row keeps whichever came first.
     const stored = metadata.getRef(row.id) ?? row;

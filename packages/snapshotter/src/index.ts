@@ -24,4 +24,4 @@ export {
   type TarWriteResult,
   type TarWriter,
 } from "./tar-writer.js";
-export { type TreeEntry, tarEntryFor, tarType } from "./tree-entry.js";
+export { fileBody, type TreeEntry, tarEntryFor, tarType } from "./tree-entry.js";

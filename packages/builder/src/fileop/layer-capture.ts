@@ -1,8 +1,8 @@
-import { type BigIntStats, createReadStream, lstatSync, readFileSync, readlinkSync } from "node:fs";
-import { join, sep } from "node:path";
-import type { Writable } from "node:stream";
+import { type BigIntStats, lstatSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import type { Readable, Writable } from "node:stream";
 import type { CallOptions, Digest } from "@kiln/core";
-import { createTarWriter, type TarEntry, tarEntryFor, tarType } from "@kiln/snapshotter";
+import { createTarWriter, fileBody, type TarEntry, tarEntryFor, tarType } from "@kiln/snapshotter";
 
 /** A directory's metadata as the copier will leave it: mode, owner and mtime (seconds, as set). */
 export interface FinalDirectory {
@@ -59,8 +59,6 @@ interface DirectoryCheck {
   readonly seconds: bigint;
 }
 
-const SMALL_FILE = 256 * 1024;
-
 /** A capture of the tree at `root`, writing the tar to `out` (ended on success, destroyed otherwise). */
 export function createLayerCapture(root: string, out: Writable, o: CallOptions = {}): LayerCaptureHandle {
   const tar = createTarWriter(out, o);
@@ -71,14 +69,11 @@ export function createLayerCapture(root: string, out: Writable, o: CallOptions =
   let abandoned = false;
   let written = 0;
 
-  // Hosts come from joins under `root`; a prefix test is enough (path.relative was a visible share).
-  const prefix = root.endsWith(sep) ? root : `${root}${sep}`;
-  const nameOf = (host: string): string | undefined => {
-    if (!host.startsWith(prefix) || host.length === prefix.length) return undefined;
-    const rel = host.slice(prefix.length);
-    if (rel.split(sep).some((part) => part === "" || part === "." || part === "..")) return undefined;
-    return sep === "/" ? rel : rel.split(sep).join("/");
-  };
+  // Hosts are path.join results under `root` (normalised): a prefix test is enough, and path.relative
+  // was a visible share of the copy's time.
+  const prefix = root.endsWith("/") ? root : `${root}/`;
+  const nameOf = (host: string): string | undefined =>
+    host.startsWith(prefix) && host.length > prefix.length ? host.slice(prefix.length) : undefined;
 
   function abandon(): void {
     if (abandoned) return;
@@ -91,16 +86,16 @@ export function createLayerCapture(root: string, out: Writable, o: CallOptions =
     started = true;
     const parts = name.split("/");
     for (let i = 1; i < parts.length; i++) {
-      const prefix = parts.slice(0, i).join("/");
-      const host = join(root, prefix);
+      const ancestor = parts.slice(0, i).join("/");
+      const host = join(root, ancestor);
       const stat = lstatSync(host, { bigint: true });
       if (!stat.isDirectory()) return abandon();
       checks.push(checkOf(host, stat));
-      await add(tarEntryFor(prefix, { hostPath: host, stat }, "directory"));
+      await add(tarEntryFor(ancestor, { hostPath: host, stat }, "directory"));
     }
   }
 
-  async function add(entry: TarEntry, body?: Buffer | ReturnType<typeof createReadStream>): Promise<void> {
+  async function add(entry: TarEntry, body?: Buffer | Readable): Promise<void> {
     if (abandoned) return;
     written++;
     await tar.add(entry, body);
@@ -156,13 +151,7 @@ export function createLayerCapture(root: string, out: Writable, o: CallOptions =
         return add({ ...tarEntryFor(name, treeEntry, "link"), linkname: first });
       }
       inodes.set(inode, name);
-      const size = Number(stat.size);
-      const body =
-        content !== undefined && content.length === size
-          ? content
-          : size <= SMALL_FILE
-            ? readFileSync(host)
-            : createReadStream(host);
+      const body = content?.length === Number(stat.size) ? content : fileBody(host, stat.size);
       await add(tarEntryFor(name, treeEntry, "file"), body);
     },
   };
